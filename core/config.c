@@ -581,7 +581,10 @@ void config_write_reference(struct buf *out)
 			buf_append_str(out, "| key | type | default | range | meaning |\n");
 			buf_append_str(out, "| --- | --- | --- | --- | --- |\n");
 		}
-		buf_printf(out, "| `%s` | %s | `%s` | ", s->key, config_type_name(s->type), s->def);
+		if (s->def[0] != '\0')
+			buf_printf(out, "| `%s` | %s | `%s` | ", s->key, config_type_name(s->type), s->def);
+		else
+			buf_printf(out, "| `%s` | %s | (empty) | ", s->key, config_type_name(s->type));
 		if (s->type == CONFIG_UINT || s->type == CONFIG_SIZE || s->type == CONFIG_SECONDS) {
 			config_write_bound(out, s, s->min);
 			buf_append_str(out, " to ");

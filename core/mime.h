@@ -11,7 +11,7 @@
  *   - a part table with octet offsets into the raw message, so BODY[1.2],
  *     BODY[1.2.HEADER], BODY[1.2.MIME], BODY[TEXT] are slices of the blob;
  *   - decoded (RFC 2047, charset -> UTF-8) header values for SEARCH and SORT;
- *   - search text (decoded text/* bodies, UTF-8) and a short preview.
+ *   - search text (decoded text/... bodies, UTF-8) and a short preview.
  * Broken mail (missing boundaries, bad encodings, raw 8-bit headers, absurd
  * nesting, NULs) never crashes the parser or fails the parse: it degrades to
  * treating the offending part as opaque text/plain and keeps going. The raw
@@ -47,9 +47,9 @@ enum mime_encoding {
 	MIME_ENC_OTHER, /* unknown token: served raw, BINARY[] answers UNKNOWN-CTE */
 };
 
-#define MIME_PART_MULTIPART 0x01 /* multipart/*: has children, body is the raw multipart body */
+#define MIME_PART_MULTIPART 0x01 /* multipart/...: has children, body is the raw multipart body */
 #define MIME_PART_MESSAGE   0x02 /* message/rfc822 or message/global: one child, the inner message */
-#define MIME_PART_TEXT      0x04 /* text/* */
+#define MIME_PART_TEXT      0x04 /* text/... */
 
 /* One entry of the part table, in depth-first order. Offsets are octets from
  * the start of the raw message.

@@ -27,3 +27,10 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
 # shellcheck disable=SC2086
 $SUDO apt-get install -y --no-install-recommends $pkgs
+
+# The system user Roost drops to when started as root (and that owns the
+# managed PostgreSQL cluster, which refuses to run as root).
+if [ "$(id -u)" -eq 0 ] && ! getent passwd roost >/dev/null; then
+	useradd --system --home-dir /var/lib/roost --no-create-home \
+		--shell /usr/sbin/nologin roost
+fi

@@ -1,0 +1,346 @@
+/* cli-serve.c - `roost serve`, `roost migrate`, and the database set-up
+ * every subcommand shares. */
+#include "cli.h"
+
+#include "buf.h"
+#include "directory.h"
+#include "http.h"
+#include "log.h"
+#include "migrate.h"
+#include "notifier.h"
+#include "pgmanaged.h"
+#include "pool.h"
+#include "privdrop.h"
+#include "server.h"
+#include "tls.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CLI_POOL_SIZE 2
+#define CLI_BORROW_MS 10000
+
+static int cli_db_connect(struct cli_db *db, unsigned pool_size)
+{
+	const char *dsn = config_str(db->cfg, CFG_DATABASE_DSN);
+	char *err = NULL;
+	if (dsn[0] == '\0') {
+		const char *bindir = config_str(db->cfg, CFG_DATABASE_PG_BINDIR);
+		struct pgmanaged_opts opts = {
+			.data_dir = db->data_dir,
+			.bindir = bindir,
+			.run_as = config_str(db->cfg, CFG_SERVER_USER),
+			.quiet = pool_size == CLI_POOL_SIZE,
+		};
+		if (pgmanaged_start(&opts, &db->pg, &err) < 0) {
+			cli_error("managed PostgreSQL: %s", err);
+			free(err);
+			return -1;
+		}
+		dsn = pgmanaged_conninfo(db->pg);
+	}
+	if (db_pool_create(dsn, pool_size, &db->pool, &err) < 0) {
+		cli_error("database: %s", err);
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int cli_db_migrate(struct cli_db *db, bool verbose)
+{
+	PGconn *conn = db_pool_borrow(db->pool, CLI_BORROW_MS);
+	if (conn == NULL) {
+		cli_error("database: no connection");
+		return -1;
+	}
+	unsigned applied = 0;
+	char *err = NULL;
+	int r = db_migrate(conn, &applied, &err);
+	if (r < 0) {
+		cli_error("migration failed: %s", err);
+		free(err);
+	} else if (verbose) {
+		printf("schema version %d (%u migration%s applied now)\n", db_schema_version(conn),
+		       applied, applied == 1 ? "" : "s");
+	} else if (applied > 0) {
+		log_info("event=migrate applied=%u version=%d", applied, db_schema_version(conn));
+	}
+	db_pool_return(db->pool, &conn);
+	return r;
+}
+
+static int cli_db_open_sized(const struct cli_args *args, struct cli_db *db,
+			     unsigned pool_size, bool verbose_migrate)
+{
+	memset(db, 0, sizeof(*db));
+	if (cli_load_config(args, &db->cfg) < 0)
+		return -1;
+	if (pool_size == 0)
+		pool_size = (unsigned)config_uint(db->cfg, CFG_DATABASE_POOL_SIZE);
+	db->data_dir = cli_data_dir(db->cfg);
+	if (cli_db_connect(db, pool_size) < 0 || cli_db_migrate(db, verbose_migrate) < 0) {
+		cli_db_close(db);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_db_open(const struct cli_args *args, struct cli_db *db)
+{
+	return cli_db_open_sized(args, db, CLI_POOL_SIZE, false);
+}
+
+void cli_db_close(struct cli_db *db)
+{
+	db_pool_destroy(&db->pool);
+	pgmanaged_stop(&db->pg);
+	config_free(&db->cfg);
+	free(db->data_dir);
+	db->data_dir = NULL;
+}
+
+int cli_migrate(const struct cli_args *args)
+{
+	struct cli_db db;
+	if (cli_db_open_sized(args, &db, CLI_POOL_SIZE, true) < 0)
+		return 1;
+	cli_db_close(&db);
+	return 0;
+}
+
+/* ---- serve ---- */
+
+struct serve_ctx {
+	struct cli_db db;
+	struct directory *dir;
+	struct notifier *notifier;
+	struct http_server *https;
+	struct http_server *http_redirect;
+	const char *config_file;
+	time_t started;
+	bool cfg_published;
+};
+
+static int serve_after_bind(void *arg)
+{
+	struct serve_ctx *s = arg;
+	const char *err;
+	if (privdrop_to_user(config_str(s->db.cfg, CFG_SERVER_USER), &err) < 0) {
+		log_error("event=privdrop error=\"%s\"", err);
+		return -1;
+	}
+	log_info("event=ready version=%s hostname=%s data_dir=%s uid=%u", ROOST_VERSION,
+		 config_str(s->db.cfg, CFG_SERVER_HOSTNAME), s->db.data_dir, (unsigned)geteuid());
+	return 0;
+}
+
+static void serve_reload(void *arg)
+{
+	(void)arg;
+	char *err = NULL;
+	struct config *cfg;
+	const char *path = config_path(config_current());
+	if (path[0] == '\0') {
+		log_info("event=reload config=defaults");
+		return;
+	}
+	if (config_load(path, false, &cfg, &err) < 0) {
+		char q[LOG_QUOTE_MAX];
+		log_error("event=reload status=failed error=%s", log_quote(q, sizeof(q), err));
+		free(err);
+		return;
+	}
+	enum log_level level = LOG_INFO;
+	log_parse_level(config_str(cfg, CFG_SERVER_LOG_LEVEL), &level);
+	log_set_level(level);
+	config_set_current(cfg);
+	log_info("event=reload status=ok config=%s", path);
+}
+
+/* The generated certificate must stay readable after dropping root, so
+ * SIGHUP can reload it. */
+static void serve_chown_tls_dir(const struct serve_ctx *s)
+{
+	if (geteuid() != 0 || config_str(s->db.cfg, CFG_TLS_CERT)[0] != '\0')
+		return;
+	struct passwd *pw = getpwnam(config_str(s->db.cfg, CFG_SERVER_USER));
+	if (pw == NULL)
+		return;
+	struct buf p;
+	buf_init(&p, 4096);
+	const char *names[] = { "", "/cert.pem", "/key.pem" };
+	for (size_t i = 0; i < 3; i++) {
+		buf_reset(&p);
+		buf_printf(&p, "%s/tls%s", s->db.data_dir, names[i]);
+		if (chown(p.data, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
+			log_warn("event=chown path=%s error=\"%s\"", p.data, strerror(errno));
+	}
+	buf_free(&p);
+}
+
+static int serve_healthz(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct serve_ctx *s = ctx;
+	(void)req;
+	PGconn *conn = db_pool_borrow(s->db.pool, 2000);
+	bool ok = false;
+	if (conn != NULL) {
+		PGresult *res = db_exec(conn, "SELECT 1", 0, NULL);
+		ok = res != NULL;
+		PQclear(res);
+		db_pool_return(s->db.pool, &conn);
+	}
+	char json[256];
+	snprintf(json, sizeof(json), "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%lld}\n",
+		 ok ? "ok" : "database unavailable", ROOST_VERSION,
+		 (long long)(time(NULL) - s->started));
+	http_response_json(resp, ok ? 200 : 503, json);
+	return 0;
+}
+
+static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
+{
+	if (cli_db_open_sized(args, &s->db, 0, false) < 0)
+		return -1;
+	/* From here on the config is the process-wide current one (reloads
+	 * replace it); it is never freed while the server runs. */
+	config_set_current(s->db.cfg);
+	s->cfg_published = true;
+	const char *err;
+	char *merr = NULL;
+	if (tls_server_setup(s->db.cfg, &err) < 0) {
+		cli_error("TLS: %s", err);
+		return -1;
+	}
+	serve_chown_tls_dir(s);
+	if (directory_open(s->db.pool, "local", &s->dir, &err) < 0) {
+		cli_error("directory: %s", err);
+		return -1;
+	}
+	const char *conninfo = db_pool_conninfo(s->db.pool);
+	s->notifier = notifier_start(conninfo, &merr);
+	if (s->notifier == NULL) {
+		cli_error("notifier: %s", merr);
+		free(merr);
+		return -1;
+	}
+	return 0;
+}
+
+static void serve_teardown(struct serve_ctx *s)
+{
+	http_server_free(&s->https);
+	http_server_free(&s->http_redirect);
+	notifier_stop(&s->notifier);
+	directory_close(&s->dir);
+	tls_server_cleanup();
+	/* s->db.cfg is (or was) the current config: keep it alive. */
+	if (s->cfg_published)
+		s->db.cfg = NULL;
+	cli_db_close(&s->db);
+}
+
+static const struct http_route serve_routes[] = {
+	{ "GET", "/healthz", serve_healthz, HTTP_ROUTE_NO_BODY },
+};
+
+/* Port of the first https listener, for the plain-HTTP redirect. */
+static unsigned serve_https_port(const struct config *cfg)
+{
+	struct config_listen_addr *addrs = NULL;
+	size_t n = 0;
+	unsigned port = 443;
+	if (config_listen(cfg, CFG_LISTEN_HTTPS, &addrs, &n) == 0 && n > 0)
+		port = (unsigned)strtoul(addrs[0].port, NULL, 10);
+	free(addrs);
+	return port;
+}
+
+static int serve_http_setup(struct serve_ctx *s)
+{
+	struct http_options opts;
+	const char *err = NULL;
+	http_options_from_config(s->db.cfg, &opts);
+	opts.name = "https";
+	opts.ctx = s;
+	s->https = http_server_new(serve_routes, sizeof(serve_routes) / sizeof(serve_routes[0]),
+				   &opts, &err);
+	if (s->https == NULL) {
+		cli_error("https: %s", err);
+		return -1;
+	}
+	if (config_str(s->db.cfg, CFG_LISTEN_HTTP)[0] == '\0')
+		return 0;
+	http_options_from_config(s->db.cfg, &opts);
+	opts.name = "http";
+	opts.redirect_only = true;
+	opts.redirect_port = serve_https_port(s->db.cfg);
+	s->http_redirect = http_server_new(NULL, 0, &opts, &err);
+	if (s->http_redirect == NULL) {
+		cli_error("http: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+#define SERVE_HTTP_BUSY \
+	"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
+
+/* Listeners of protocols this version does not serve yet are not bound:
+ * say so instead of accepting connections nobody answers. */
+static void serve_note_unserved(const struct config *cfg)
+{
+	static const struct {
+		enum config_key key;
+		const char *name;
+	} unserved[] = {
+		{ CFG_LISTEN_SMTP, "smtp" },   { CFG_LISTEN_SUBMISSION, "submission" },
+		{ CFG_LISTEN_SUBMISSIONS, "submissions" }, { CFG_LISTEN_IMAP, "imap" },
+		{ CFG_LISTEN_IMAPS, "imaps" }, { CFG_LISTEN_POP3, "pop3" },
+		{ CFG_LISTEN_POP3S, "pop3s" },
+	};
+	for (size_t i = 0; i < sizeof(unserved) / sizeof(unserved[0]); i++)
+		if (config_str(cfg, unserved[i].key)[0] != '\0')
+			log_info("event=listener_not_bound proto=%s reason=\"protocol not in this version\"",
+				 unserved[i].name);
+}
+
+static int serve_run(struct serve_ctx *s)
+{
+	if (serve_http_setup(s) < 0)
+		return -1;
+	serve_note_unserved(s->db.cfg);
+	const struct server_protocol protos[] = {
+		{ "https", CFG_LISTEN_HTTPS, true, http_session, SERVE_HTTP_BUSY, s->https },
+		{ "http", CFG_LISTEN_HTTP, false, http_session, SERVE_HTTP_BUSY, s->http_redirect },
+	};
+	size_t nprotos = s->http_redirect != NULL ? 2 : 1;
+	struct server_hooks hooks = { .after_bind = serve_after_bind, .reload = serve_reload, .arg = s };
+	const char *err = NULL;
+	if (server_run(s->db.cfg, protos, nprotos, &hooks, &err) < 0) {
+		cli_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_serve(const struct cli_args *args)
+{
+	struct serve_ctx s;
+	memset(&s, 0, sizeof(s));
+	s.config_file = args->config_file;
+	s.started = time(NULL);
+	int status = 1;
+	if (serve_setup(&s, args) == 0 && serve_run(&s) == 0)
+		status = 0;
+	serve_teardown(&s);
+	return status;
+}
