@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -332,8 +333,21 @@ static int serve_run(struct serve_ctx *s)
 	return 0;
 }
 
+/* Every connection holds a socket and an IDLE session an eventfd too: use
+ * the hard limit on open files, not the small default soft one. */
+static void serve_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("event=setrlimit error=\"%s\"", strerror(errno));
+	}
+}
+
 int cli_serve(const struct cli_args *args)
 {
+	serve_raise_nofile();
 	struct serve_ctx s;
 	memset(&s, 0, sizeof(s));
 	s.config_file = args->config_file;
