@@ -15,6 +15,22 @@
 #include "tls.h"
 #include "xalloc.h"
 
+/* Protocol modules join the server as their folders gain sources (each
+ * folder is a library whose header is then on the include path). */
+#if __has_include("smtp.h")
+#include "smtp.h"
+#define ROOST_HAVE_SMTP 1
+#endif
+#if __has_include("imap.h")
+#include "imap.h"
+#define ROOST_HAVE_IMAP 1
+#endif
+#if __has_include("pop3.h")
+#include "pop3.h"
+#define ROOST_HAVE_POP3 1
+#endif
+
+#include <assert.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -125,10 +141,24 @@ struct serve_ctx {
 	struct notifier *notifier;
 	struct http_server *https;
 	struct http_server *http_redirect;
+#ifdef ROOST_HAVE_SMTP
+	struct smtp_server *smtp;
+#endif
+#ifdef ROOST_HAVE_IMAP
+	struct imap_server *imap;
+#endif
+#ifdef ROOST_HAVE_POP3
+	struct pop3_server *pop3;
+#endif
+	struct server_protocol protos[16];
+	size_t nprotos;
 	const char *config_file;
 	time_t started;
 	bool cfg_published;
 };
+
+static int serve_modules_start(struct serve_ctx *s);
+static void serve_modules_teardown(struct serve_ctx *s);
 
 static int serve_after_bind(void *arg)
 {
@@ -138,6 +168,8 @@ static int serve_after_bind(void *arg)
 		log_error("event=privdrop error=\"%s\"", err);
 		return -1;
 	}
+	if (serve_modules_start(s) < 0)
+		return -1;
 	log_info("event=ready version=%s hostname=%s data_dir=%s uid=%u", ROOST_VERSION,
 		 config_str(s->db.cfg, CFG_SERVER_HOSTNAME), s->db.data_dir, (unsigned)geteuid());
 	return 0;
@@ -238,6 +270,7 @@ static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 
 static void serve_teardown(struct serve_ctx *s)
 {
+	serve_modules_teardown(s);
 	http_server_free(&s->https);
 	http_server_free(&s->http_redirect);
 	notifier_stop(&s->notifier);
@@ -295,38 +328,109 @@ static int serve_http_setup(struct serve_ctx *s)
 #define SERVE_HTTP_BUSY \
 	"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
 
-/* Listeners of protocols this version does not serve yet are not bound:
- * say so instead of accepting connections nobody answers. */
-static void serve_note_unserved(const struct config *cfg)
+static void serve_add(struct serve_ctx *s, const char *name, enum config_key key,
+		      bool implicit_tls, void (*session)(struct conn *, void *),
+		      const char *busy, void *ctx)
 {
-	static const struct {
-		enum config_key key;
-		const char *name;
-	} unserved[] = {
-		{ CFG_LISTEN_SMTP, "smtp" },   { CFG_LISTEN_SUBMISSION, "submission" },
-		{ CFG_LISTEN_SUBMISSIONS, "submissions" }, { CFG_LISTEN_IMAP, "imap" },
-		{ CFG_LISTEN_IMAPS, "imaps" }, { CFG_LISTEN_POP3, "pop3" },
-		{ CFG_LISTEN_POP3S, "pop3s" },
-	};
-	for (size_t i = 0; i < sizeof(unserved) / sizeof(unserved[0]); i++)
-		if (config_str(cfg, unserved[i].key)[0] != '\0')
-			log_info("event=listener_not_bound proto=%s reason=\"protocol not in this version\"",
-				 unserved[i].name);
+	if (config_str(s->db.cfg, key)[0] == '\0')
+		return;
+	assert(s->nprotos < sizeof(s->protos) / sizeof(s->protos[0]));
+	s->protos[s->nprotos++] = (struct server_protocol){ name, key, implicit_tls, session, busy, ctx };
+}
+
+/* A configured listener whose protocol this build does not serve is not
+ * bound: say so instead of accepting connections nobody answers. */
+static void serve_not_served(const struct config *cfg, enum config_key key, const char *name)
+{
+	if (config_str(cfg, key)[0] != '\0')
+		log_info("event=listener_not_bound proto=%s reason=\"protocol not in this version\"", name);
+}
+
+static int serve_modules_setup(struct serve_ctx *s)
+{
+	const char *err = NULL;
+	const struct config *cfg = s->db.cfg;
+#ifdef ROOST_HAVE_SMTP
+	if (smtp_server_new(cfg, s->db.pool, s->dir, &s->smtp, &err) < 0) {
+		cli_error("smtp: %s", err);
+		return -1;
+	}
+	serve_add(s, "smtp", CFG_LISTEN_SMTP, false, smtp_session, SMTP_BUSY_REPLY,
+		  smtp_server_listener_ctx(s->smtp, SMTP_LISTENER_MX));
+	serve_add(s, "submission", CFG_LISTEN_SUBMISSION, false, smtp_session, SMTP_BUSY_REPLY,
+		  smtp_server_listener_ctx(s->smtp, SMTP_LISTENER_SUBMISSION));
+	serve_add(s, "submissions", CFG_LISTEN_SUBMISSIONS, true, smtp_session, SMTP_BUSY_REPLY,
+		  smtp_server_listener_ctx(s->smtp, SMTP_LISTENER_SUBMISSIONS));
+#else
+	serve_not_served(cfg, CFG_LISTEN_SMTP, "smtp");
+	serve_not_served(cfg, CFG_LISTEN_SUBMISSION, "submission");
+	serve_not_served(cfg, CFG_LISTEN_SUBMISSIONS, "submissions");
+#endif
+#ifdef ROOST_HAVE_IMAP
+	if (imap_server_new(cfg, s->db.pool, s->dir, s->notifier, &s->imap, &err) < 0) {
+		cli_error("imap: %s", err);
+		return -1;
+	}
+	serve_add(s, "imap", CFG_LISTEN_IMAP, false, imap_session, IMAP_BUSY_REPLY, s->imap);
+	serve_add(s, "imaps", CFG_LISTEN_IMAPS, true, imap_session, IMAP_BUSY_REPLY, s->imap);
+#else
+	serve_not_served(cfg, CFG_LISTEN_IMAP, "imap");
+	serve_not_served(cfg, CFG_LISTEN_IMAPS, "imaps");
+#endif
+#ifdef ROOST_HAVE_POP3
+	if (pop3_server_new(cfg, s->db.pool, s->dir, &s->pop3, &err) < 0) {
+		cli_error("pop3: %s", err);
+		return -1;
+	}
+	serve_add(s, "pop3", CFG_LISTEN_POP3, false, pop3_session, POP3_BUSY_REPLY, s->pop3);
+	serve_add(s, "pop3s", CFG_LISTEN_POP3S, true, pop3_session, POP3_BUSY_REPLY, s->pop3);
+#else
+	serve_not_served(cfg, CFG_LISTEN_POP3, "pop3");
+	serve_not_served(cfg, CFG_LISTEN_POP3S, "pop3s");
+#endif
+	(void)err;
+	return 0;
+}
+
+/* Background work that starts once privileges are dropped (queue runners). */
+static int serve_modules_start(struct serve_ctx *s)
+{
+#ifdef ROOST_HAVE_SMTP
+	const char *err = NULL;
+	if (smtp_server_start_queue(s->smtp, &err) < 0) {
+		log_error("event=queue_start error=\"%s\"", err);
+		return -1;
+	}
+#endif
+	(void)s;
+	return 0;
+}
+
+static void serve_modules_teardown(struct serve_ctx *s)
+{
+#ifdef ROOST_HAVE_SMTP
+	smtp_server_free(&s->smtp);
+#endif
+#ifdef ROOST_HAVE_IMAP
+	imap_server_free(&s->imap);
+#endif
+#ifdef ROOST_HAVE_POP3
+	pop3_server_free(&s->pop3);
+#endif
+	(void)s;
 }
 
 static int serve_run(struct serve_ctx *s)
 {
-	if (serve_http_setup(s) < 0)
+	if (serve_http_setup(s) < 0 || serve_modules_setup(s) < 0)
 		return -1;
-	serve_note_unserved(s->db.cfg);
-	const struct server_protocol protos[] = {
-		{ "https", CFG_LISTEN_HTTPS, true, http_session, SERVE_HTTP_BUSY, s->https },
-		{ "http", CFG_LISTEN_HTTP, false, http_session, SERVE_HTTP_BUSY, s->http_redirect },
-	};
-	size_t nprotos = s->http_redirect != NULL ? 2 : 1;
+	serve_add(s, "https", CFG_LISTEN_HTTPS, true, http_session, SERVE_HTTP_BUSY, s->https);
+	if (s->http_redirect != NULL)
+		serve_add(s, "http", CFG_LISTEN_HTTP, false, http_session, SERVE_HTTP_BUSY,
+			  s->http_redirect);
 	struct server_hooks hooks = { .after_bind = serve_after_bind, .reload = serve_reload, .arg = s };
 	const char *err = NULL;
-	if (server_run(s->db.cfg, protos, nprotos, &hooks, &err) < 0) {
+	if (server_run(s->db.cfg, s->protos, s->nprotos, &hooks, &err) < 0) {
 		cli_error("%s", err);
 		return -1;
 	}

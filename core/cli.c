@@ -30,6 +30,7 @@ struct cli_command {
 
 static int cli_run_serve(const struct cli_args *a, const char *v) { (void)v; return cli_serve(a); }
 static int cli_run_migrate(const struct cli_args *a, const char *v) { (void)v; return cli_migrate(a); }
+static int cli_run_deliver(const struct cli_args *a, const char *v) { (void)v; return cli_deliver(a); }
 static int cli_run_version(const struct cli_args *a, const char *v)
 {
 	(void)a;
@@ -73,6 +74,12 @@ static const struct cli_command cli_commands[] = {
 	  "Grant an account the administrator role (browser administration).", cli_admin, true },
 	{ "admin", "remove", 1, 1, "", "roost admin remove ADDRESS [-c FILE]",
 	  "Take the administrator role from an account.", cli_admin, true },
+	{ "deliver", NULL, 1, 1000, "", "roost deliver ADDRESS... [-c FILE]",
+	  "Deliver one message read from standard input to the local accounts the\n"
+	  "addresses resolve to (aliases and sub-addresses included), as a local\n"
+	  "delivery agent for another MTA or fetch tool. Exit status: 0 delivered,\n"
+	  "67 unknown recipient, 65 bad input, 73 over quota, 75 try again later.",
+	  cli_run_deliver, true },
 	{ "config", "check", 0, 0, "", "roost config check [-c FILE]",
 	  "Read the config file and report the first problem, or print \"ok\".", cli_config, true },
 	{ "config", "reference", 0, 0, "", "roost config reference",

@@ -63,5 +63,6 @@ int cli_user(const struct cli_args *args, const char *verb);
 int cli_alias(const struct cli_args *args, const char *verb);
 int cli_admin(const struct cli_args *args, const char *verb);
 int cli_config(const struct cli_args *args, const char *verb);
+int cli_deliver(const struct cli_args *args);
 
 #endif
