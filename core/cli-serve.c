@@ -102,7 +102,7 @@ static int cli_db_open_sized(const struct cli_args *args, struct cli_db *db,
 		return -1;
 	if (pool_size == 0)
 		pool_size = (unsigned)config_uint(db->cfg, CFG_DATABASE_POOL_SIZE);
-	db->data_dir = cli_data_dir(db->cfg);
+	db->data_dir = config_data_dir(db->cfg);
 	if (cli_db_connect(db, pool_size) < 0 || cli_db_migrate(db, verbose_migrate) < 0) {
 		cli_db_close(db);
 		return -1;
@@ -198,27 +198,6 @@ static void serve_reload(void *arg)
 	log_info("event=reload status=ok config=%s", path);
 }
 
-/* The generated certificate must stay readable after dropping root, so
- * SIGHUP can reload it. */
-static void serve_chown_tls_dir(const struct serve_ctx *s)
-{
-	if (geteuid() != 0 || config_str(s->db.cfg, CFG_TLS_CERT)[0] != '\0')
-		return;
-	struct passwd *pw = getpwnam(config_str(s->db.cfg, CFG_SERVER_USER));
-	if (pw == NULL)
-		return;
-	struct buf p;
-	buf_init(&p, 4096);
-	const char *names[] = { "", "/cert.pem", "/key.pem" };
-	for (size_t i = 0; i < 3; i++) {
-		buf_reset(&p);
-		buf_printf(&p, "%s/tls%s", s->db.data_dir, names[i]);
-		if (chown(p.data, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
-			log_warn("event=chown path=%s error=\"%s\"", p.data, strerror(errno));
-	}
-	buf_free(&p);
-}
-
 static int serve_healthz(struct http_request *req, struct http_response *resp, void *ctx)
 {
 	struct serve_ctx *s = ctx;
@@ -253,7 +232,6 @@ static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 		cli_error("TLS: %s", err);
 		return -1;
 	}
-	serve_chown_tls_dir(s);
 	if (directory_open(s->db.pool, "local", &s->dir, &err) < 0) {
 		cli_error("directory: %s", err);
 		return -1;
@@ -286,18 +264,6 @@ static const struct http_route serve_routes[] = {
 	{ "GET", "/healthz", serve_healthz, HTTP_ROUTE_NO_BODY },
 };
 
-/* Port of the first https listener, for the plain-HTTP redirect. */
-static unsigned serve_https_port(const struct config *cfg)
-{
-	struct config_listen_addr *addrs = NULL;
-	size_t n = 0;
-	unsigned port = 443;
-	if (config_listen(cfg, CFG_LISTEN_HTTPS, &addrs, &n) == 0 && n > 0)
-		port = (unsigned)strtoul(addrs[0].port, NULL, 10);
-	free(addrs);
-	return port;
-}
-
 static int serve_http_setup(struct serve_ctx *s)
 {
 	struct http_options opts;
@@ -316,7 +282,6 @@ static int serve_http_setup(struct serve_ctx *s)
 	http_options_from_config(s->db.cfg, &opts);
 	opts.name = "http";
 	opts.redirect_only = true;
-	opts.redirect_port = serve_https_port(s->db.cfg);
 	s->http_redirect = http_server_new(NULL, 0, &opts, &err);
 	if (s->http_redirect == NULL) {
 		cli_error("http: %s", err);

@@ -305,39 +305,6 @@ int cli_load_config(const struct cli_args *args, struct config **cfg_r)
 	return 0;
 }
 
-char *cli_data_dir(const struct config *cfg)
-{
-	const char *d = config_str(cfg, CFG_SERVER_DATA_DIR);
-	struct buf b;
-	buf_init(&b, PATH_MAX);
-	if (d[0] == '/') {
-		buf_append_str(&b, d);
-	} else {
-		/* Relative to the config file's directory, or the working directory. */
-		const char *path = config_path(cfg);
-		const char *slash = strrchr(path, '/');
-		if (slash != NULL && path[0] == '/') {
-			buf_append(&b, path, (size_t)(slash - path));
-		} else {
-			char cwd[PATH_MAX];
-			if (getcwd(cwd, sizeof(cwd)) == NULL)
-				fatal("event=getcwd error=\"%s\"", strerror(errno));
-			buf_append_str(&b, cwd);
-			if (slash != NULL) {
-				buf_append_char(&b, '/');
-				buf_append(&b, path, (size_t)(slash - path));
-			}
-		}
-		if (strncmp(d, "./", 2) == 0)
-			d += 2;
-		buf_append_char(&b, '/');
-		buf_append_str(&b, d);
-	}
-	while (b.len > 1 && b.data[b.len - 1] == '/')
-		buf_truncate(&b, b.len - 1);
-	return buf_steal(&b, NULL);
-}
-
 char *cli_read_password(const char *prompt)
 {
 	struct termios old, quiet;

@@ -47,8 +47,6 @@ int cli_load_config(const struct cli_args *args, struct config **cfg_r);
  * printed. */
 int cli_db_open(const struct cli_args *args, struct cli_db *db);
 void cli_db_close(struct cli_db *db);
-/* Absolute data_dir for cfg (relative paths are relative to the config file). */
-char *cli_data_dir(const struct config *cfg);
 /* Prints "roost: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reads one line (the password) from standard input, without echo on a

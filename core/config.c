@@ -4,6 +4,8 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -91,6 +93,8 @@ static const struct config_setting config_table[CFG__COUNT] = {
 		"Deepest MIME nesting parsed into structure; deeper parts are kept as opaque leaves." },
 	[CFG_LIMITS_MIME_PARTS] = { "limits", "mime_parts", CONFIG_UINT, "2000", 10, 100000, NULL,
 		"Most MIME parts parsed into structure per message; later parts are kept inside their parent's body." },
+	[CFG_LIMITS_HTTP_BODY_SIZE] = { "limits", "http_body_size", CONFIG_SIZE, "1M", 1 * KB, 1 * GB, NULL,
+		"Largest request body accepted by ordinary HTTP routes (admin API, CalDAV)." },
 	[CFG_DNS_RESOLVER] = { "dns", "resolver", CONFIG_STR, "", 0, 0, NULL,
 		"host:port of a recursive DNS resolver for outbound mail. Empty: the system's resolvers from /etc/resolv.conf." },
 	[CFG_DNS_TIMEOUT] = { "dns", "timeout", CONFIG_SECONDS, "5s", 1, 60, NULL,
@@ -541,6 +545,39 @@ int config_listen(const struct config *cfg, enum config_key key,
 {
 	const char *err;
 	return config_listen_parse(cfg->values[key], addrs_r, n_r, &err);
+}
+
+char *config_data_dir(const struct config *cfg)
+{
+	const char *d = config_str(cfg, CFG_SERVER_DATA_DIR);
+	struct buf b;
+	buf_init(&b, PATH_MAX);
+	if (d[0] == '/') {
+		buf_append_str(&b, d);
+	} else {
+		/* Relative to the config file's directory, or the working directory. */
+		const char *path = config_path(cfg);
+		const char *slash = strrchr(path, '/');
+		if (slash != NULL && path[0] == '/') {
+			buf_append(&b, path, (size_t)(slash - path));
+		} else {
+			char cwd[PATH_MAX];
+			if (getcwd(cwd, sizeof(cwd)) == NULL)
+				snprintf(cwd, sizeof(cwd), "/");
+			buf_append_str(&b, cwd);
+			if (slash != NULL) {
+				buf_append_char(&b, '/');
+				buf_append(&b, path, (size_t)(slash - path));
+			}
+		}
+		if (strncmp(d, "./", 2) == 0)
+			d += 2;
+		buf_append_char(&b, '/');
+		buf_append_str(&b, d);
+	}
+	while (b.len > 1 && b.data[b.len - 1] == '/')
+		buf_truncate(&b, b.len - 1);
+	return buf_steal(&b, NULL);
 }
 
 static _Atomic(struct config *) config_cur;

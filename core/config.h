@@ -54,6 +54,7 @@ enum config_key {
 	CFG_LIMITS_AUTH_FAILURE_DELAY_MS,
 	CFG_LIMITS_MIME_DEPTH,
 	CFG_LIMITS_MIME_PARTS,
+	CFG_LIMITS_HTTP_BODY_SIZE,
 	CFG_DNS_RESOLVER,
 	CFG_DNS_TIMEOUT,
 	CFG_SMTP_RELAYHOST,
@@ -114,6 +115,10 @@ void config_free(struct config **cfg);
 int config_set(struct config *cfg, const char *section, const char *key,
 	       const char *value, char **error_r);
 
+/* [server] data_dir as an absolute path without a trailing '/': relative
+ * paths are taken relative to the config file's directory (or the working
+ * directory for defaults). Caller frees. */
+char *config_data_dir(const struct config *cfg);
 /* The file the config came from ("" for defaults). */
 const char *config_path(const struct config *cfg);
 const char *config_str(const struct config *cfg, enum config_key key);

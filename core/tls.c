@@ -309,17 +309,6 @@ int tls_selfsigned_ensure(const char *dir, const char *hostname, char **cert_r, 
 	return 0;
 }
 
-/* data_dir as configured; relative paths are relative to the config file. */
-static void tls_data_dir(const struct config *cfg, struct buf *out)
-{
-	const char *dd = config_str(cfg, CFG_SERVER_DATA_DIR);
-	const char *path = config_path(cfg);
-	const char *slash = strrchr(path, '/');
-	if (dd[0] != '/' && slash != NULL)
-		buf_append(out, path, (size_t)(slash - path + 1));
-	buf_append_str(out, dd);
-}
-
 /* Root generates the files; the server user must still read them on SIGHUP. */
 static void tls_give_to_user(const struct config *cfg, const char *dir, const char *cert,
                              const char *key)
@@ -346,7 +335,9 @@ static SSL_CTX *tls_server_ctx_from_config(const struct config *cfg, const char 
 		snprintf(host, sizeof(host), "localhost");
 	struct buf dir;
 	buf_init(&dir, 8192);
-	tls_data_dir(cfg, &dir);
+	char *data_dir = config_data_dir(cfg);
+	buf_append_str(&dir, data_dir);
+	free(data_dir);
 	buf_append_str(&dir, "/tls");
 	char *cpath, *kpath;
 	SSL_CTX *ctx = NULL;
