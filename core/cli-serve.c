@@ -218,6 +218,25 @@ static int serve_healthz(struct http_request *req, struct http_response *resp, v
 	return 0;
 }
 
+/* With a DSN nothing else creates data_dir, which still holds the generated
+ * certificate; it belongs to the user the server runs as. */
+static int serve_ensure_data_dir(const struct serve_ctx *s)
+{
+	const char *dir = s->db.data_dir;
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		cli_error("cannot create data directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	uid_t uid;
+	gid_t gid;
+	const char *err;
+	if (geteuid() == 0 &&
+	    privdrop_lookup(config_str(s->db.cfg, CFG_SERVER_USER), &uid, &gid, &err) == 0 &&
+	    chown(dir, uid, gid) < 0)
+		log_warn("event=chown path=%s error=\"%s\"", dir, strerror(errno));
+	return 0;
+}
+
 static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 {
 	if (cli_db_open_sized(args, &s->db, 0, false) < 0)
@@ -228,6 +247,8 @@ static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 	s->cfg_published = true;
 	const char *err;
 	char *merr = NULL;
+	if (serve_ensure_data_dir(s) < 0)
+		return -1;
 	if (tls_server_setup(s->db.cfg, &err) < 0) {
 		cli_error("TLS: %s", err);
 		return -1;

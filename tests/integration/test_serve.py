@@ -257,3 +257,23 @@ def test_sighup_reloads_certificate(fresh):
     _, _, der3 = https_get(r.ports["https"])
     assert der3 == der2
     r.stop()
+
+
+def test_external_dsn_and_two_nodes_on_one_database(fresh):
+    """Node B uses node A's database through a DSN: migrations under the
+    advisory lock are a no-op for B, and both serve the same data."""
+    a = fresh()
+    a.start()
+    b = fresh()
+    b.extra["database.dsn"] = "host=%s dbname=roost user=roost" % os.path.join(a.data_dir, "run")
+    b.write_config()
+    r = b.cli("migrate", check=True)
+    assert "(0 migrations applied now)" in r.stdout
+    b.start()
+    b.cli("domain", "add", "shared-by-nodes.test", check=True)
+    assert "shared-by-nodes.test" in a.cli("domain", "list", check=True).stdout
+    assert https_get(b.ports["https"])[0].startswith("HTTP/1.1 200")
+    assert not os.path.exists(os.path.join(b.data_dir, "pgdata"))
+    assert b.stop() == 0
+    assert https_get(a.ports["https"])[0].startswith("HTTP/1.1 200")
+    assert a.stop() == 0
