@@ -60,6 +60,7 @@ struct ment {
 	bool is_msg; /* its header is a message header (has an envelope) */
 	bool digest; /* multipart/digest: children default to message/rfc822 */
 	bool text, plain, html, attach;
+	bool alt_indexed; /* multipart/alternative: one alternative is in the search text */
 	enum mime_encoding enc;
 	char type[32], subtype[64], charset[40]; /* lower case */
 	char sec[64];                            /* its own section in the part table */
@@ -508,10 +509,30 @@ static void header_complete(struct mime_parser *p, struct ment *e, uint64_t hlen
 
 /* ---- text ------------------------------------------------------------ */
 
+/* The alternatives of a multipart/alternative say the same thing: only the
+ * first one that yields text goes into the search text (halving the work of
+ * indexing typical plain+HTML mail). */
+static struct ment *text_alternative_parent(const struct ment *e)
+{
+	struct ment *parent = e->parent;
+	if (parent != NULL && strcmp(parent->type, "multipart") == 0 &&
+	    strcmp(parent->subtype, "alternative") == 0)
+		return parent;
+	return NULL;
+}
+
+static bool text_searchable(const struct ment *e)
+{
+	const struct ment *alt = text_alternative_parent(e);
+	return alt == NULL || !alt->alt_indexed;
+}
+
 static void text_start(struct mime_parser *p, struct ment *e)
 {
 	size_t used = p->search.len;
 	size_t budget = p->lim.max_search_text > used ? p->lim.max_search_text - used : 0;
+	if (!text_searchable(e))
+		budget = 0;
 	bool want_preview =
 	    p->lim.preview_chars > 0 && !e->attach &&
 	    ((e->plain && !p->have_plain) || (e->html && !p->have_plain && !p->have_html));
@@ -580,10 +601,13 @@ static void text_finish(struct mime_parser *p, struct ment *e)
 		t = &plain;
 	}
 	size_t used = p->search.len, max = p->lim.max_search_text;
-	if (used < max && t->len > 0) {
+	if (used < max && t->len > 0 && text_searchable(e)) {
 		mime_append_utf8_cut(&p->search, buf_cstr(t), t->len, max - used);
 		if (p->search.len < max)
 			buf_append_char(&p->search, '\n');
+		struct ment *alt = text_alternative_parent(e);
+		if (alt != NULL)
+			alt->alt_indexed = true;
 	}
 	text_preview(p, e, t);
 	buf_free(&utf);

@@ -846,3 +846,33 @@ UNIT_TEST(mime_corpus_expectations)
 	CHECK_INT(m->parts[1].body_len, 12);
 	mime_message_free(&m);
 }
+
+/* Only the first alternative of a multipart/alternative is indexed: the
+ * others say the same thing. */
+UNIT_TEST(mime_search_text_first_alternative_only)
+{
+	static const char msg[] =
+	    "From: a@b.example\r\nSubject: alt\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/alternative; boundary=XX\r\n\r\n"
+	    "--XX\r\nContent-Type: text/plain\r\n\r\nplainword\r\n"
+	    "--XX\r\nContent-Type: text/html\r\n\r\n<p>htmlword</p>\r\n"
+	    "--XX--\r\n"
+	    "";
+	struct mime_limits lim;
+	mime_limits_default(&lim);
+	struct mime_message *m = mime_parse(msg, sizeof(msg) - 1, &lim);
+	CHECK(m != NULL);
+	if (m == NULL)
+		return;
+	CHECK(strstr(m->search_text, "plainword") != NULL);
+	CHECK(strstr(m->search_text, "htmlword") == NULL);
+	CHECK(strstr(m->preview, "plainword") != NULL);
+	mime_message_free(&m);
+	/* HTML only: indexed. */
+	static const char html_only[] =
+	    "Subject: h\r\nContent-Type: multipart/alternative; boundary=XX\r\n\r\n"
+	    "--XX\r\nContent-Type: text/html\r\n\r\n<p>onlyhtml</p>\r\n--XX--\r\n";
+	m = mime_parse(html_only, sizeof(html_only) - 1, &lim);
+	CHECK(m != NULL && strstr(m->search_text, "onlyhtml") != NULL);
+	mime_message_free(&m);
+}
