@@ -5,6 +5,7 @@
 #include "buf.h"
 #include "directory.h"
 #include "http.h"
+#include "indexer.h"
 #include "log.h"
 #include "migrate.h"
 #include "notifier.h"
@@ -139,6 +140,7 @@ struct serve_ctx {
 	struct cli_db db;
 	struct directory *dir;
 	struct notifier *notifier;
+	struct indexer *indexer;
 	struct http_server *https;
 	struct http_server *http_redirect;
 #ifdef ROOST_HAVE_SMTP
@@ -264,6 +266,12 @@ static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 		free(merr);
 		return -1;
 	}
+	s->indexer = indexer_start(s->db.pool, 0, &merr);
+	if (s->indexer == NULL) {
+		cli_error("indexer: %s", merr);
+		free(merr);
+		return -1;
+	}
 	return 0;
 }
 
@@ -272,6 +280,7 @@ static void serve_teardown(struct serve_ctx *s)
 	serve_modules_teardown(s);
 	http_server_free(&s->https);
 	http_server_free(&s->http_redirect);
+	indexer_stop(&s->indexer);
 	notifier_stop(&s->notifier);
 	directory_close(&s->dir);
 	tls_server_cleanup();
@@ -281,6 +290,12 @@ static void serve_teardown(struct serve_ctx *s)
 	cli_db_close(&s->db);
 }
 
+/* Browser administration shares the https listener when webadmin/ is built. */
+#if __has_include("webadmin.h")
+#include "webadmin.h"
+#define ROOST_HAVE_WEBADMIN 1
+#endif
+
 static const struct http_route serve_routes[] = {
 	{ "GET", "/healthz", serve_healthz, HTTP_ROUTE_NO_BODY },
 };
@@ -289,11 +304,23 @@ static int serve_http_setup(struct serve_ctx *s)
 {
 	struct http_options opts;
 	const char *err = NULL;
+	const struct http_route *routes = serve_routes;
+	size_t nroutes = sizeof(serve_routes) / sizeof(serve_routes[0]);
 	http_options_from_config(s->db.cfg, &opts);
 	opts.name = "https";
 	opts.ctx = s;
-	s->https = http_server_new(serve_routes, sizeof(serve_routes) / sizeof(serve_routes[0]),
-				   &opts, &err);
+#ifdef ROOST_HAVE_WEBADMIN
+	/* Lives as long as the process: the https server may use it until exit. */
+	static struct webadmin *wa;
+	if (webadmin_new(s->db.cfg, s->db.pool, s->dir, &wa, &err) < 0) {
+		cli_error("webadmin: %s", err);
+		return -1;
+	}
+	routes = webadmin_mount(wa, serve_routes, nroutes, s, &nroutes);
+	opts.guard = webadmin_guard;
+	opts.ctx = wa;
+#endif
+	s->https = http_server_new(routes, nroutes, &opts, &err);
 	if (s->https == NULL) {
 		cli_error("https: %s", err);
 		return -1;
@@ -326,7 +353,8 @@ static void serve_add(struct serve_ctx *s, const char *name, enum config_key key
 
 /* A configured listener whose protocol this build does not serve is not
  * bound: say so instead of accepting connections nobody answers. */
-static void serve_not_served(const struct config *cfg, enum config_key key, const char *name)
+__attribute__((unused)) static void serve_not_served(const struct config *cfg, enum config_key key,
+						   const char *name)
 {
 	if (config_str(cfg, key)[0] != '\0')
 		log_info("event=listener_not_bound proto=%s reason=\"protocol not in this version\"", name);

@@ -29,8 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* to_tsvector() fails on results over 1 MB; text of short unique words
- * can grow about 3.5 times, so the search input is cut well below that. */
+/* to_tsvector() (in the indexer) fails on results over 1 MB; text of short
+ * unique words can grow about 3.5 times, so the search text is cut well
+ * below that. */
 #define STORE_SEARCH_TEXT_MAX (256 * 1024)
 
 /* 9999-12-31T23:59:59Z: PostgreSQL timestamps go further, IMAP dates not. */
@@ -44,16 +45,17 @@ static const char sql_blob[] =
     "INSERT INTO blobs (sha256, size, data) VALUES ($1::bytea, $2::bigint, $3::bytea) "
     "ON CONFLICT (sha256) DO NOTHING";
 
-/* The NOT EXISTS spares the tsvector work when the message is known. */
+/* The search vector is not computed here: the decoded search text is
+ * stored and store_index_pending() (the indexer, db/indexer.h) turns it into
+ * the tsvector shortly after the commit, off the delivery's critical path.
+ * SEARCH treats a message without a vector as a candidate. */
 static const char sql_message[] =
     "INSERT INTO messages (sha256, size, header_size, sent_date, subject, from_addr, "
     "to_addr, cc_addr, bcc_addr, message_id, in_reply_to, refs, envelope, body, "
-    "bodystructure, parts, headers, preview, search) "
+    "bodystructure, parts, headers, preview, search_text) "
     "SELECT $1::bytea, $2::bigint, $3::bigint, to_timestamp($4::bigint), $5::text, "
     "$6::text, $7::text, $8::text, $9::text, $10::text, $11::text, $12::text, "
-    "$13::text, $14::text, $15::text, $16::bytea, $17::text, $18::text, "
-    "to_tsvector('simple', $5::text || ' ' || $6::text || ' ' || $7::text || ' ' || "
-    "$8::text || ' ' || $19::text) "
+    "$13::text, $14::text, $15::text, $16::bytea, $17::text, $18::text, $19::text "
     "WHERE NOT EXISTS (SELECT 1 FROM messages WHERE sha256 = $1::bytea) "
     "ON CONFLICT (sha256) DO NOTHING";
 

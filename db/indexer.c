@@ -1,0 +1,127 @@
+#include "indexer.h"
+
+#include "log.h"
+#include "strnum.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define INDEXER_BATCH 200
+#define INDEXER_BORROW_MS 5000
+
+static const char sql_index[] =
+    "UPDATE messages SET search = to_tsvector('simple', subject || ' ' || from_addr || ' ' "
+    "|| to_addr || ' ' || cc_addr || ' ' || search_text) "
+    "WHERE id IN (SELECT id FROM messages WHERE search IS NULL ORDER BY id "
+    "LIMIT $1::integer FOR UPDATE SKIP LOCKED)";
+
+int store_index_pending(PGconn *conn, unsigned batch)
+{
+	char n[16];
+	snprintf(n, sizeof(n), "%u", batch);
+	const char *params[1] = { n };
+	PGresult *res = db_exec(conn, sql_index, 1, params);
+	if (res == NULL)
+		return -1;
+	uint64_t done = 0;
+	if (str_to_u64(PQcmdTuples(res), batch, &done) < 0)
+		done = 0;
+	PQclear(res);
+	return (int)done;
+}
+
+struct indexer {
+	struct db_pool *pool;
+	unsigned interval_ms;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+};
+
+/* Sleeps up to ms unless asked to stop; true when stopping. */
+static bool indexer_sleep(struct indexer *ix, unsigned ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&ix->lock);
+	while (!ix->stop && pthread_cond_timedwait(&ix->cond, &ix->lock, &until) != ETIMEDOUT)
+		;
+	bool stop = ix->stop;
+	pthread_mutex_unlock(&ix->lock);
+	return stop;
+}
+
+static void *indexer_main(void *arg)
+{
+	struct indexer *ix = arg;
+	log_set_session("indexer");
+	for (;;) {
+		int done = -1;
+		PGconn *conn = db_pool_borrow(ix->pool, INDEXER_BORROW_MS);
+		if (conn != NULL) {
+			done = store_index_pending(conn, INDEXER_BATCH);
+			db_pool_return(ix->pool, &conn);
+		}
+		if (done > 0)
+			log_debug("event=indexed messages=%d", done);
+		unsigned wait = done == INDEXER_BATCH ? 0 : ix->interval_ms;
+		if (done < 0)
+			wait = ix->interval_ms * 10; /* database trouble: back off */
+		if (indexer_sleep(ix, wait))
+			break;
+	}
+	return NULL;
+}
+
+struct indexer *indexer_start(struct db_pool *pool, unsigned interval_ms, char **error_r)
+{
+	struct indexer *ix = xcalloc(1, sizeof(*ix));
+	ix->pool = pool;
+	ix->interval_ms = interval_ms == 0 ? 200 : interval_ms;
+	pthread_mutex_init(&ix->lock, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&ix->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	int err = pthread_create(&ix->thread, NULL, indexer_main, ix);
+	if (err != 0) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "cannot start the indexer thread: %s", strerror(err));
+		*error_r = xstrdup(msg);
+		pthread_cond_destroy(&ix->cond);
+		pthread_mutex_destroy(&ix->lock);
+		free(ix);
+		return NULL;
+	}
+	return ix;
+}
+
+void indexer_stop(struct indexer **ixp)
+{
+	struct indexer *ix = *ixp;
+	if (ix == NULL)
+		return;
+	pthread_mutex_lock(&ix->lock);
+	ix->stop = true;
+	pthread_cond_signal(&ix->cond);
+	pthread_mutex_unlock(&ix->lock);
+	pthread_join(ix->thread, NULL);
+	pthread_cond_destroy(&ix->cond);
+	pthread_mutex_destroy(&ix->lock);
+	free(ix);
+	*ixp = NULL;
+}
