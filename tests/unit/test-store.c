@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include "buf.h"
+#include "indexer.h"
 #include "migrate.h"
 #include "pgmanaged.h"
 #include "store.h"
@@ -777,6 +778,13 @@ UNIT_TEST(store_message_slices)
 	CHECK_INT(store_message_read(db(), m.id, UINT64_MAX, 10, &out), STORE_OK);
 	CHECK_INT(out.len, 0);
 	CHECK_INT(store_message_read(db(), 999999999, 0, 10, &out), STORE_ENOTFOUND);
+	/* The vector comes from the indexer, after delivery. */
+	CHECK_INT(q_num("SELECT count(*) FROM messages WHERE id = $1::bigint AND search IS NULL "
+	                "AND strpos(lower(search_text), 'quarterly') > 0",
+	                num(m.id, (char[24]){0}), NULL),
+	          1);
+	CHECK(store_index_pending(db(), 1000) >= 1);
+	CHECK_INT(store_index_pending(db(), 1000), 0);
 	CHECK_INT(q_num("SELECT count(*) FROM messages WHERE id = $1::bigint AND "
 	                "search @@ to_tsquery('simple', 'quarterly & bob')",
 	                num(m.id, (char[24]){0}), NULL),
