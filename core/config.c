@@ -123,6 +123,12 @@ static const struct config_setting config_table[CFG__COUNT] = {
 		"Value of the POP3 EXPIRE capability (RFC 2449): NEVER, or a number of days after which Roost deletes retrieved messages." },
 	[CFG_POP3_LOGIN_DELAY] = { "pop3", "login_delay", CONFIG_SECONDS, "0", 0, 86400, NULL,
 		"Minimum seconds between POP3 logins of one account, announced as LOGIN-DELAY (RFC 2449) and enforced; 0 disables." },
+	[CFG_SMTP_MAX_HOPS] = { "smtp", "max_hops", CONFIG_UINT, "50", 5, 1000, NULL,
+		"Loop detection: a message arriving with more Received: header fields than this is refused with 554 5.4.6." },
+	[CFG_SMTP_CHECK_HEADER_FROM] = { "smtp", "check_header_from", CONFIG_BOOL, "yes", 0, 0, NULL,
+		"On submission, also require every address of the header From: to belong to the authenticated user (as MAIL FROM must); else 553 5.7.1." },
+	[CFG_QUEUE_SMTP_PORT] = { "queue", "smtp_port", CONFIG_UINT, "25", 1, 65535, NULL,
+		"Port of remote MX hosts; change only for testing." },
 };
 
 struct config {
@@ -633,28 +639,38 @@ static void config_write_bound(struct buf *out, const struct config_setting *s, 
 	buf_append_str(out, tmp);
 }
 
+static void config_write_row(struct buf *out, const struct config_setting *s)
+{
+	if (s->def[0] != '\0')
+		buf_printf(out, "| `%s` | %s | `%s` | ", s->key, config_type_name(s->type), s->def);
+	else
+		buf_printf(out, "| `%s` | %s | (empty) | ", s->key, config_type_name(s->type));
+	if (s->type == CONFIG_UINT || s->type == CONFIG_SIZE || s->type == CONFIG_SECONDS) {
+		config_write_bound(out, s, s->min);
+		buf_append_str(out, " to ");
+		config_write_bound(out, s, s->max);
+	} else if (s->type == CONFIG_ENUM) {
+		buf_printf(out, "%s", s->choices);
+	}
+	buf_printf(out, " | %s |\n", s->doc);
+}
+
+/* Sections in the order they first appear in the table, each with all of
+ * its keys, wherever in the table they were added. */
 void config_write_reference(struct buf *out)
 {
-	const char *section = "";
 	for (int i = 0; i < CFG__COUNT; i++) {
-		const struct config_setting *s = &config_table[i];
-		if (strcmp(section, s->section) != 0) {
-			section = s->section;
-			buf_printf(out, "\n### [%s]\n\n", section);
-			buf_append_str(out, "| key | type | default | range | meaning |\n");
-			buf_append_str(out, "| --- | --- | --- | --- | --- |\n");
-		}
-		if (s->def[0] != '\0')
-			buf_printf(out, "| `%s` | %s | `%s` | ", s->key, config_type_name(s->type), s->def);
-		else
-			buf_printf(out, "| `%s` | %s | (empty) | ", s->key, config_type_name(s->type));
-		if (s->type == CONFIG_UINT || s->type == CONFIG_SIZE || s->type == CONFIG_SECONDS) {
-			config_write_bound(out, s, s->min);
-			buf_append_str(out, " to ");
-			config_write_bound(out, s, s->max);
-		} else if (s->type == CONFIG_ENUM) {
-			buf_printf(out, "%s", s->choices);
-		}
-		buf_printf(out, " | %s |\n", s->doc);
+		const char *section = config_table[i].section;
+		bool seen = false;
+		for (int j = 0; j < i && !seen; j++)
+			seen = strcmp(config_table[j].section, section) == 0;
+		if (seen)
+			continue;
+		buf_printf(out, "\n### [%s]\n\n", section);
+		buf_append_str(out, "| key | type | default | range | meaning |\n");
+		buf_append_str(out, "| --- | --- | --- | --- | --- |\n");
+		for (int j = i; j < CFG__COUNT; j++)
+			if (strcmp(config_table[j].section, section) == 0)
+				config_write_row(out, &config_table[j]);
 	}
 }

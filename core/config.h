@@ -69,6 +69,11 @@ enum config_key {
 	CFG_QUEUE_CONNECT_TIMEOUT,
 	CFG_POP3_EXPIRE,
 	CFG_POP3_LOGIN_DELAY,
+	/* SMTP server (smtp/server.c, smtp/cmd-data.c) */
+	CFG_SMTP_MAX_HOPS,
+	CFG_SMTP_CHECK_HEADER_FROM,
+	/* outbound queue (smtp/queue-runner.c) */
+	CFG_QUEUE_SMTP_PORT,
 	CFG__COUNT
 };
 

@@ -21,10 +21,19 @@ ROOST_BIN = os.environ.get("ROOST_BIN", os.path.join(ROOT, "build", "roost"))
 PORT_KEYS = ["smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "https"]
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on, never the same one twice in a run
+    (the kernel may hand a just-closed ephemeral port out again)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def write_config(path, data_dir, ports, extra=None):
