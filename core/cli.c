@@ -53,6 +53,11 @@ static const struct cli_command cli_commands[] = {
 	{ "domain", "remove", 1, 1, "force", "roost domain remove NAME [--force] [-c FILE]",
 	  "Remove a local mail domain. Refused while it has accounts or aliases,\n"
 	  "unless --force, which removes them (and their mail) too.", cli_domain, true },
+	{ "domain", "dns", 1, 1, "new-dkim-key=", "roost domain dns NAME [--new-dkim-key rsa-sha256|ed25519-sha256] [-c FILE]",
+	  "Print the DNS records to publish for a local domain: MX, SPF, DKIM (the\n"
+	  "domain's signing key is created on first use) and DMARC. --new-dkim-key\n"
+	  "replaces the domain's DKIM key by a new one (new selector) of that algorithm.",
+	  cli_domain_dns, true },
 	{ "user", "add", 1, 1, "name= quota=", "roost user add ADDRESS [--name \"Full Name\"] [--quota SIZE] [-c FILE]",
 	  "Add an account with its default mailboxes (INBOX, Sent, Drafts, Trash,\n"
 	  "Junk, Archive). The password is read as one line from standard input.\n"
@@ -74,12 +79,33 @@ static const struct cli_command cli_commands[] = {
 	  "Grant an account the administrator role (browser administration).", cli_admin, true },
 	{ "admin", "remove", 1, 1, "", "roost admin remove ADDRESS [-c FILE]",
 	  "Take the administrator role from an account.", cli_admin, true },
+	{ "queue", "list", 0, 0, "", "roost queue list [-c FILE]",
+	  "List the outbound queue: id, age, sender, recipients with their status,\n"
+	  "next attempt, attempts and last error.", cli_queue, true },
+	{ "queue", "retry", 1, 1, "", "roost queue retry ID [-c FILE]",
+	  "Schedule a queued message for delivery now.", cli_queue, true },
+	{ "queue", "delete", 1, 1, "", "roost queue delete ID [-c FILE]",
+	  "Remove a message from the queue, without a bounce to its sender.", cli_queue, true },
 	{ "deliver", NULL, 1, 1000, "", "roost deliver ADDRESS... [-c FILE]",
 	  "Deliver one message read from standard input to the local accounts the\n"
 	  "addresses resolve to (aliases and sub-addresses included), as a local\n"
 	  "delivery agent for another MTA or fetch tool. Exit status: 0 delivered,\n"
 	  "67 unknown recipient, 65 bad input, 73 over quota, 75 try again later.",
 	  cli_run_deliver, true },
+	{ "ldap", "set", 1, 100, "", "roost ldap set KEY=VALUE... [-c FILE]",
+	  "Store LDAP settings (see roost ldap show for the keys). preset=openldap\n"
+	  "or preset=ad sets the attribute mapping; bind_password=- reads the\n"
+	  "password from standard input; urls= (empty) turns LDAP off.", cli_ldap, true },
+	{ "ldap", "show", 0, 0, "", "roost ldap show [-c FILE]",
+	  "Print the LDAP settings (the bind password only as set or not).", cli_ldap, true },
+	{ "ldap", "test", 0, 1, "password", "roost ldap test [ADDRESS] [--password] [-c FILE]",
+	  "Connect and bind as the service account; with ADDRESS (or a login name)\n"
+	  "print what Roost sees of that user. With --password, log in as that user\n"
+	  "with a password read from standard input, exactly as IMAP/POP3/SMTP do.\n"
+	  "Exit status: 0 ok, 1 not found or refused, 75 directory unreachable.", cli_ldap, true },
+	{ "ldap", "sync", 0, 0, "", "roost ldap sync [-c FILE]",
+	  "Compare LDAP accounts with the directory now: disable those whose entry\n"
+	  "is gone or disabled, copy names, quotas and the administrator role.", cli_ldap, true },
 	{ "config", "check", 0, 0, "", "roost config check [-c FILE]",
 	  "Read the config file and report the first problem, or print \"ok\".", cli_config, true },
 	{ "config", "reference", 0, 0, "", "roost config reference",

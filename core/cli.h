@@ -62,5 +62,8 @@ int cli_alias(const struct cli_args *args, const char *verb);
 int cli_admin(const struct cli_args *args, const char *verb);
 int cli_config(const struct cli_args *args, const char *verb);
 int cli_deliver(const struct cli_args *args);
+int cli_queue(const struct cli_args *args, const char *verb);
+int cli_domain_dns(const struct cli_args *args, const char *verb);
+int cli_ldap(const struct cli_args *args, const char *verb);
 
 #endif

@@ -99,11 +99,16 @@ struct directory_ops {
 	                                   char *error_r);
 };
 
+struct ldap_backend;
+
+/* The store's backend (ops) always; LDAP beside it (ldap-private.h), which
+ * stays dormant until the "ldap.urls" setting is set. */
 struct directory {
 	const struct directory_ops *ops;
 	struct db_pool *pool;
 	char detail_separator;
-	void *backend; /* the backend's own state, if any */
+	void *backend;             /* the backend's own state, if any */
+	struct ldap_backend *ldap; /* never NULL after directory_open() */
 };
 
 extern const struct directory_ops directory_local_ops;
@@ -118,6 +123,12 @@ enum directory_err directory_expand(const struct directory *dir,
                                     const struct directory_lookup_fns *fns, void *ctx,
                                     const struct address *a, struct directory_resolution *r,
                                     char *error_r);
+
+/* Adds an account id (remote NULL) or a remote address to r, once each.
+ * DIR_EINVALID (message in error_r, which may be NULL) past
+ * DIR_RESOLVE_MAX_RESULTS. */
+enum directory_err directory_resolution_add(struct directory_resolution *r, int64_t id,
+                                            const char *remote, char *error_r);
 
 /* Copies a display name, cut at DIR_NAME_MAX bytes on a UTF-8 boundary. */
 void directory_copy_name(char dst[DIR_NAME_MAX + 1], const char *src);

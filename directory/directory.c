@@ -1,5 +1,6 @@
 /* directory.c - the interface: argument checks, then the backend's ops. */
 #include "directory-private.h"
+#include "ldap-private.h"
 
 #include "log.h"
 #include "password.h"
@@ -62,8 +63,11 @@ void directory_copy_name(char dst[DIR_NAME_MAX + 1], const char *src)
 int directory_open(struct db_pool *pool, const char *backend, struct directory **dir_r,
                    const char **error_r)
 {
+	/* LDAP is not a choice here: it always sits beside the store and is
+	 * used once the "ldap.urls" setting is set (ldap-admin.h). */
 	if (backend != NULL && strcmp(backend, "local") != 0) {
-		*error_r = "unknown directory backend (only \"local\" is available)";
+		*error_r = "unknown directory backend (only \"local\"; LDAP is configured with "
+		           "roost ldap set)";
 		return -1;
 	}
 	struct directory *dir = xcalloc(1, sizeof(*dir));
@@ -71,6 +75,12 @@ int directory_open(struct db_pool *pool, const char *backend, struct directory *
 	dir->pool = pool;
 	dir->detail_separator = ADDRESS_DETAIL_SEPARATOR;
 	if (dir->ops->open != NULL && dir->ops->open(dir, error_r) < 0) {
+		free(dir);
+		return -1;
+	}
+	if (directory_ldap_attach(dir, error_r) < 0) {
+		if (dir->ops->close != NULL)
+			dir->ops->close(dir);
 		free(dir);
 		return -1;
 	}
@@ -83,6 +93,7 @@ void directory_close(struct directory **dirp)
 	struct directory *dir = *dirp;
 	if (dir == NULL)
 		return;
+	directory_ldap_detach(dir);
 	if (dir->ops->close != NULL)
 		dir->ops->close(dir);
 	free(dir);
@@ -189,6 +200,18 @@ static enum directory_err read_only(const struct directory *dir, char *error_r)
 
 /* ---- used by the protocols ---- */
 
+/* A login that is not an address can only be an LDAP login attribute. */
+static enum directory_auth authenticate_name(struct directory *dir, const char *login,
+                                             const char *password, size_t pwlen,
+                                             struct directory_account *account_r)
+{
+	if (login != NULL && login[0] != '\0' && directory_ldap_enabled(dir))
+		return directory_ldap_authenticate(dir, login, password, account_r);
+	/* Same cost as a real check: a bad login must not answer faster. */
+	password_verify_dummy(password, pwlen);
+	return DIR_AUTH_FAILED;
+}
+
 enum directory_auth directory_authenticate(struct directory *dir, const char *login,
                                            const char *password,
                                            struct directory_account *account_r)
@@ -196,15 +219,23 @@ enum directory_auth directory_authenticate(struct directory *dir, const char *lo
 	struct address a;
 	char key[ADDRESS_BUF_SIZE];
 	const char *why;
-	size_t pwlen = password == NULL ? 0 : strlen(password);
+	size_t pwlen = password == NULL ? 0 : strnlen(password, DIR_PASSWORD_MAX + 1);
 
-	if (login == NULL || password == NULL || pwlen == 0 ||
-	    address_parse(login, strlen(login), &a, &why) < 0 || a.domain_literal) {
-		/* Same cost as a real check: a bad login must not answer faster. */
-		password_verify_dummy(password == NULL ? "" : password, pwlen);
+	if (password == NULL || pwlen == 0 || pwlen > DIR_PASSWORD_MAX) {
+		/* Never an empty password: to LDAP it would be an anonymous bind. */
+		password_verify_dummy("", 0);
 		return DIR_AUTH_FAILED;
 	}
+	if (login == NULL || address_parse(login, strlen(login), &a, &why) < 0 || a.domain_literal)
+		return authenticate_name(dir, login, password, pwlen, account_r);
 	address_lookup_key(&a, key);
+	bool ldap = false;
+	if (directory_ldap_enabled(dir)) {
+		if (ldapx_login_source(dir, key, &ldap) != DIR_OK)
+			return DIR_AUTH_TEMPFAIL;
+	}
+	if (ldap)
+		return directory_ldap_authenticate(dir, login, password, account_r);
 	return dir->ops->authenticate(dir, key, password, pwlen, account_r);
 }
 
@@ -220,6 +251,17 @@ enum directory_err directory_resolve(struct directory *dir, const char *address,
 	if (parse_address(address, &a, key, err) != DIR_OK)
 		return DIR_EINVALID;
 	enum directory_err e = dir->ops->resolve(dir, &a, r, err);
+	if (e == DIR_ENOTFOUND) {
+		/* Not in the store: maybe an LDAP user, alternate address or group
+		 * (asked only for the domains LDAP serves; cached). */
+		char lerr[DIR_ERROR_SIZE] = "";
+		directory_resolution_free(r);
+		enum directory_err le = directory_ldap_resolve(dir, &a, r, lerr);
+		if (le != DIR_ENOTFOUND) {
+			e = le;
+			snprintf(err, DIR_ERROR_SIZE, "%s", lerr);
+		}
+	}
 	if (e != DIR_OK)
 		directory_resolution_free(r);
 	return e;
@@ -362,8 +404,13 @@ enum directory_err directory_account_set_password(struct directory *dir, const c
 	char *err = ERRBUF(error_r, scratch);
 	struct directory_change c = {.field = DIR_FIELD_PASSWORD_HASH, .text = hash};
 
+	struct directory_account acct;
 	err[0] = '\0';
-	enum directory_err e = hash_password(password, hash, err);
+	enum directory_err e = directory_account_get(dir, address, &acct, err);
+	if (e == DIR_OK && acct.ldap)
+		return directory_error(err, DIR_EPERM,
+		                       "%s is managed by LDAP: change the password there", address);
+	e = hash_password(password, hash, err);
 	if (e == DIR_OK)
 		e = account_update(dir, address, &c, err);
 	password_wipe(hash, sizeof(hash));
@@ -570,38 +617,40 @@ static size_t expand_total(const struct expand *ex)
 	return ex->r->naccounts + ex->r->nremote;
 }
 
-static enum directory_err expand_full(struct expand *ex)
+enum directory_err directory_resolution_add(struct directory_resolution *r, int64_t id,
+                                            const char *remote, char *error_r)
 {
-	return directory_error(ex->error_r, DIR_EINVALID,
-	                       "alias expands to more than %d recipients", DIR_RESOLVE_MAX_RESULTS);
+	char scratch[DIR_ERROR_SIZE];
+	for (size_t i = 0; remote == NULL && i < r->naccounts; i++) {
+		if (r->accounts[i] == id)
+			return DIR_OK;
+	}
+	for (size_t i = 0; remote != NULL && i < r->nremote; i++) {
+		if (strcmp(r->remote[i], remote) == 0)
+			return DIR_OK;
+	}
+	if (r->naccounts + r->nremote >= DIR_RESOLVE_MAX_RESULTS)
+		return directory_error(ERRBUF(error_r, scratch), DIR_EINVALID,
+		                       "alias expands to more than %d recipients",
+		                       DIR_RESOLVE_MAX_RESULTS);
+	if (remote != NULL) {
+		r->remote = xreallocarray(r->remote, r->nremote + 1, sizeof(*r->remote));
+		r->remote[r->nremote++] = xstrdup(remote);
+	} else {
+		r->accounts = xreallocarray(r->accounts, r->naccounts + 1, sizeof(*r->accounts));
+		r->accounts[r->naccounts++] = id;
+	}
+	return DIR_OK;
 }
 
 static enum directory_err add_account(struct expand *ex, int64_t id)
 {
-	struct directory_resolution *r = ex->r;
-	for (size_t i = 0; i < r->naccounts; i++) {
-		if (r->accounts[i] == id)
-			return DIR_OK;
-	}
-	if (expand_total(ex) >= DIR_RESOLVE_MAX_RESULTS)
-		return expand_full(ex);
-	r->accounts = xreallocarray(r->accounts, r->naccounts + 1, sizeof(*r->accounts));
-	r->accounts[r->naccounts++] = id;
-	return DIR_OK;
+	return directory_resolution_add(ex->r, id, NULL, ex->error_r);
 }
 
 static enum directory_err add_remote(struct expand *ex, const char *key)
 {
-	struct directory_resolution *r = ex->r;
-	for (size_t i = 0; i < r->nremote; i++) {
-		if (strcmp(r->remote[i], key) == 0)
-			return DIR_OK;
-	}
-	if (expand_total(ex) >= DIR_RESOLVE_MAX_RESULTS)
-		return expand_full(ex);
-	r->remote = xreallocarray(r->remote, r->nremote + 1, sizeof(*r->remote));
-	r->remote[r->nremote++] = xstrdup(key);
-	return DIR_OK;
+	return directory_resolution_add(ex->r, 0, key, ex->error_r);
 }
 
 /* Marks an alias as expanded; false if it already was. */

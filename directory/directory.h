@@ -2,8 +2,11 @@
  *
  * One interface for every protocol and for the `roost` command, with
  * backends behind an ops table (directory-private.h): directory_local.c
- * (accounts in the PostgreSQL store) now, directory_ldap.c later. Protocol
- * code sees only this header.
+ * (accounts in the PostgreSQL store) and, beside it, directory_ldap.c (an
+ * LDAP directory, used once configured: ldap-admin.h). Local and LDAP
+ * accounts live side by side; an LDAP user gets an account in the store
+ * (source ldap, no password) the first time they log in or mail arrives
+ * for them. Protocol code sees only this header.
  *
  * Connections: each call borrows a connection from the pool given to
  * directory_open() for its own unit of work and gives it back before
@@ -101,8 +104,10 @@ struct directory;
 
 /* ---- handle ---- */
 
-/* backend: "local" (or NULL for it); "ldap" is refused until it exists.
- * The pool must outlive the handle. -1 with a static message on error. */
+/* backend: "local" (or NULL for it); anything else is refused. LDAP needs
+ * no choice here: it is consulted as soon as its settings say so (read
+ * from the database at first use and every few seconds). The pool must
+ * outlive the handle. -1 with a static message on error. */
 int directory_open(struct db_pool *pool, const char *backend, struct directory **dir_r,
                    const char **error_r);
 /* Sets *dir to NULL. */
@@ -114,14 +119,24 @@ void directory_set_detail_separator(struct directory *dir, char separator);
 
 /* ---- used by the protocols ---- */
 
-/* Checks login (an address) and password. With DIR_AUTH_OK (and only then)
- * *account_r is filled. Unknown users get a dummy password verification so
- * the answer takes as long as for a real one. The password is not kept. */
+/* Checks login and password. With DIR_AUTH_OK (and only then) *account_r
+ * is filled. The login is an address, or (LDAP on) a value of an LDAP login
+ * attribute such as uid or sAMAccountName. A local account with a password
+ * is checked locally; any other login goes to LDAP when it is on (search,
+ * then a bind as the user's DN: first login provisions the account).
+ * Empty passwords always fail. DIR_AUTH_TEMPFAIL when the database or the
+ * directory cannot answer. Unknown local users get a dummy password
+ * verification so the answer takes as long as for a real one. The password
+ * is not kept. */
 enum directory_auth directory_authenticate(struct directory *dir, const char *login,
                                            const char *password,
                                            struct directory_account *account_r);
 
-/* Resolves a recipient address into local accounts and remote addresses:
+/* Resolves a recipient address into local accounts and remote addresses
+ * (the store first; if it has nothing, LDAP for the domains it serves: a
+ * user by primary or alternate address, provisioned on the way, or a group
+ * with that address expanded into its members, nested groups included;
+ * cached for the ldap cache_ttl setting; DIR_ETEMP if LDAP is unreachable):
  *   1. an account with exactly this address (DIR_EPERM if it is disabled);
  *   2. an alias with this address, each target resolved in turn (targets in
  *      non-local domains are remote; loops are cut; nesting deeper than
