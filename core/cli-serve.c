@@ -26,6 +26,15 @@
 #include "imap.h"
 #define ROOST_HAVE_IMAP 1
 #endif
+/* Browser administration shares the https listener when webadmin/ is built. */
+#if __has_include("webadmin.h")
+#include "webadmin.h"
+#define ROOST_HAVE_WEBADMIN 1
+#endif
+#if __has_include("ldap-admin.h")
+#include "ldap-admin.h"
+#define ROOST_HAVE_LDAP_SYNC 1
+#endif
 #if __has_include("pop3.h")
 #include "pop3.h"
 #define ROOST_HAVE_POP3 1
@@ -136,6 +145,8 @@ int cli_migrate(const struct cli_args *args)
 
 /* ---- serve ---- */
 
+struct webadmin;
+
 struct serve_ctx {
 	struct cli_db db;
 	struct directory *dir;
@@ -143,6 +154,7 @@ struct serve_ctx {
 	struct indexer *indexer;
 	struct http_server *https;
 	struct http_server *http_redirect;
+	struct webadmin *wa; /* when webadmin/ is built */
 #ifdef ROOST_HAVE_SMTP
 	struct smtp_server *smtp;
 #endif
@@ -259,6 +271,13 @@ static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 		cli_error("directory: %s", err);
 		return -1;
 	}
+#ifdef ROOST_HAVE_LDAP_SYNC
+	/* Periodic LDAP sync (idle until LDAP is configured). */
+	if (directory_sync_start(s->dir, &err) < 0) {
+		cli_error("directory: %s", err);
+		return -1;
+	}
+#endif
 	const char *conninfo = db_pool_conninfo(s->db.pool);
 	s->notifier = notifier_start(conninfo, &merr);
 	if (s->notifier == NULL) {
@@ -280,6 +299,9 @@ static void serve_teardown(struct serve_ctx *s)
 	serve_modules_teardown(s);
 	http_server_free(&s->https);
 	http_server_free(&s->http_redirect);
+#ifdef ROOST_HAVE_WEBADMIN
+	webadmin_free(&s->wa);
+#endif
 	indexer_stop(&s->indexer);
 	notifier_stop(&s->notifier);
 	directory_close(&s->dir);
@@ -290,11 +312,6 @@ static void serve_teardown(struct serve_ctx *s)
 	cli_db_close(&s->db);
 }
 
-/* Browser administration shares the https listener when webadmin/ is built. */
-#if __has_include("webadmin.h")
-#include "webadmin.h"
-#define ROOST_HAVE_WEBADMIN 1
-#endif
 
 static const struct http_route serve_routes[] = {
 	{ "GET", "/healthz", serve_healthz, HTTP_ROUTE_NO_BODY },
@@ -310,15 +327,13 @@ static int serve_http_setup(struct serve_ctx *s)
 	opts.name = "https";
 	opts.ctx = s;
 #ifdef ROOST_HAVE_WEBADMIN
-	/* Lives as long as the process: the https server may use it until exit. */
-	static struct webadmin *wa;
-	if (webadmin_new(s->db.cfg, s->db.pool, s->dir, &wa, &err) < 0) {
+	if (webadmin_new(s->db.cfg, s->db.pool, s->dir, &s->wa, &err) < 0) {
 		cli_error("webadmin: %s", err);
 		return -1;
 	}
-	routes = webadmin_mount(wa, serve_routes, nroutes, s, &nroutes);
+	routes = webadmin_mount(s->wa, serve_routes, nroutes, s, &nroutes);
 	opts.guard = webadmin_guard;
-	opts.ctx = wa;
+	opts.ctx = s->wa;
 #endif
 	s->https = http_server_new(routes, nroutes, &opts, &err);
 	if (s->https == NULL) {

@@ -61,7 +61,7 @@ if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then total_failed=$((total_failed + 1
 
 if [ -d tests/browser ] && ls tests/browser/*.mjs >/dev/null 2>&1; then
 	step "browser tests"
-	bash tests/browser/run.sh 2>&1 | tee build/browser.log
+	ROOST_BIN=$ROOT/build/roost bash tests/browser/run.sh 2>&1 | tee build/browser.log
 	rc=${PIPESTATUS[0]}
 	[ "$rc" -eq 0 ] || fail=1
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' build/browser.log | tail -1)
