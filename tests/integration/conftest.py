@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -185,3 +186,60 @@ def _as_owner(path, cmd):
     import pwd
     owner = pwd.getpwuid(os.stat(path).st_uid).pw_name
     return ["runuser", "-u", owner, "--"] + cmd
+
+
+# ---- helpers shared by the protocol tests ----
+
+def tls_ctx():
+    """A client TLS context that accepts the server's self-signed certificate."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def unique_domain(prefix="t", suffix="test"):
+    import uuid
+    return "%s%s.%s" % (prefix, uuid.uuid4().hex[:10], suffix)
+
+
+class RawClient:
+    """A raw line-oriented client connection (plain or implicit TLS), for
+    what the standard clients cannot send: pipelining, binary chunks, abuse."""
+
+    def __init__(self, port, wrap=False, timeout=20):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if wrap:
+            self.s = tls_ctx().wrap_socket(self.s)
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def line(self):
+        """The next CRLF-terminated line, without the CRLF."""
+        while b"\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError(self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def closed(self, timeout=10):
+        """True once the server has closed the connection (after any replies
+        still on their way, which are kept in self.buf)."""
+        self.s.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.s.close()

@@ -11,12 +11,7 @@ import uuid
 
 import pytest
 
-
-def tls_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+from conftest import RawClient, tls_ctx
 
 
 def account(srv, password="pop-pass-1"):
@@ -62,27 +57,12 @@ def mailbox_id(srv, addr):
     return mid
 
 
-class Raw:
+class Raw(RawClient):
     """A raw POP3 connection for what poplib cannot send."""
 
     def __init__(self, srv, port_key="pop3", wrap=False):
-        self.s = socket.create_connection(("127.0.0.1", srv.ports[port_key]), timeout=30)
-        if wrap:
-            self.s = tls_ctx().wrap_socket(self.s)
-        self.buf = b""
+        super().__init__(srv.ports[port_key], wrap=wrap, timeout=30)
         self.greeting = self.line()
-
-    def send(self, data):
-        self.s.sendall(data)
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError(self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
 
     def cmd(self, text):
         self.send(text + b"\r\n")
@@ -95,24 +75,6 @@ class Raw:
             if line == b".":
                 return lines
             lines.append(line)
-
-    def closed(self, timeout=10):
-        """True once the server has closed the connection."""
-        self.s.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    return True
-                self.buf += chunk
-        except (ConnectionResetError, ssl.SSLError):
-            return True
-        except socket.timeout:
-            return False
-
-    def close(self):
-        self.s.close()
-
 
 def still_serving(srv):
     p = connect(srv)

@@ -15,20 +15,13 @@ import uuid
 
 import pytest
 
-from conftest import Roost
+from conftest import RawClient, Roost, tls_ctx
 
 PASSWORD = "pw-123456"
 
 
 def uniq():
     return "s%s.example" % uuid.uuid4().hex[:10]
-
-
-def tls_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def setup_domain(srv, users=("alice", "bob"), quota=None):
@@ -57,26 +50,17 @@ def message(subject="hello", sender="someone@remote.example", to="x@y", body="Hi
         sender, to, subject, uuid.uuid4().hex, body)).encode()
 
 
-class Raw:
+class Raw(RawClient):
     """A raw SMTP connection for pipelining, BDAT and abuse cases."""
-
-    def __init__(self, port, timeout=20):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-
-    def send(self, data):
-        self.s.sendall(data if isinstance(data, bytes) else data.encode())
 
     def reply(self):
         """One complete (possibly multi-line) reply: (code, [lines])."""
         lines = []
         while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    raise EOFError("closed; got %r" % (lines,))
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
+            try:
+                line = self.line()
+            except EOFError:
+                raise EOFError("closed; got %r" % (lines,))
             text = line.decode("utf-8", "replace")
             lines.append(text)
             if len(text) < 4 or text[3] != "-":
@@ -84,23 +68,6 @@ class Raw:
 
     def code(self):
         return self.reply()[0]
-
-    def closed(self, timeout=10):
-        """True once the server has closed (after any pending replies)."""
-        self.s.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    return True
-                self.buf += chunk
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-        except socket.timeout:
-            return False
-
-    def close(self):
-        self.s.close()
 
 
 def greet(port):
