@@ -3,6 +3,7 @@
 #include "pop3-private.h"
 
 #include "log.h"
+#include "sasl-conn.h"
 #include "sasl.h"
 #include "store.h"
 
@@ -188,28 +189,6 @@ static void pop3_auth_list(struct pop3_session *s)
 }
 
 /* Runs the exchange until SASL_DONE or the end (answered here). */
-static enum sasl_status pop3_sasl_exchange(struct pop3_session *s, struct sasl *sasl,
-                                           enum sasl_status st, const char **err)
-{
-	struct buf resp;
-	buf_init(&resp, SASL_RESPONSE_MAX + 16);
-	while (st == SASL_CONTINUE) {
-		pop3_reply(s, "+ %s", sasl_challenge(sasl));
-		enum conn_status cs = conn_read_line(s->c, &resp, SASL_RESPONSE_MAX + 16, 0, NULL);
-		if (cs != CONN_OK) {
-			*err = cs == CONN_TOO_LONG ? "Response too long" : NULL;
-			if (cs != CONN_TOO_LONG)
-				s->quit = true;
-			st = SASL_ERROR;
-			break;
-		}
-		st = sasl_step(sasl, resp.data, resp.len, err);
-		explicit_bzero(resp.data, resp.len);
-	}
-	buf_free(&resp);
-	return st;
-}
-
 void pop3_cmd_auth(struct pop3_session *s, const struct pop3_command *cmd)
 {
 	enum sasl_mech mech;
@@ -224,7 +203,10 @@ void pop3_cmd_auth(struct pop3_session *s, const struct pop3_command *cmd)
 	struct sasl sasl;
 	const char *err = NULL;
 	enum sasl_status st = sasl_start(&sasl, mech, cmd->nargs > 1 ? cmd->args[1] : NULL, &err);
-	st = pop3_sasl_exchange(s, &sasl, st, &err);
+	enum conn_status cst;
+	st = sasl_conn_exchange(&sasl, st, s->c, "+ ", &cst, &err);
+	if (cst != CONN_OK)
+		s->quit = true;
 	if (st == SASL_DONE)
 		pop3_login(s, sasl.authcid, sasl.password, sasl_mech_name(mech));
 	else if (st == SASL_CANCELLED)

@@ -6,6 +6,7 @@
 #include "smtp-private.h"
 
 #include "log.h"
+#include "sasl-conn.h"
 #include "sasl.h"
 #include "smtp-reply.h"
 
@@ -27,34 +28,6 @@ static void smtp_auth_pause(const struct smtp_session *s)
 	uint64_t ms = max_ms / 2 + r % (max_ms - max_ms / 2 + 1);
 	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
-}
-
-/* Runs the challenge/response exchange; SASL_DONE with the credentials in
- * *sasl, or another status with the reply already written (or the conn
- * broken: *st_r). */
-static enum sasl_status smtp_auth_exchange(struct smtp_session *s, struct sasl *sasl,
-                                           enum sasl_status st, enum conn_status *st_r)
-{
-	struct buf line;
-	buf_init(&line, SMTP_AUTH_LINE_MAX);
-	const char *err = NULL;
-	*st_r = CONN_OK;
-	while (st == SASL_CONTINUE) {
-		smtp_reply(s->c, 334, NULL, "%s", sasl_challenge(sasl));
-		*st_r = conn_read_line(s->c, &line, SMTP_AUTH_LINE_MAX, 0, NULL);
-		if (*st_r == CONN_TOO_LONG) {
-			*st_r = CONN_OK;
-			st = SASL_ERROR;
-			break;
-		}
-		if (*st_r != CONN_OK)
-			break;
-		st = sasl_step(sasl, line.data != NULL ? line.data : "", line.len, &err);
-	}
-	if (line.data != NULL)
-		explicit_bzero(line.data, line.cap);
-	buf_free(&line);
-	return st;
 }
 
 static enum smtp_outcome smtp_auth_check(struct smtp_session *s)
@@ -140,7 +113,7 @@ enum smtp_outcome smtp_cmd_auth(struct smtp_session *s, const char *args, size_t
 	enum sasl_status st = sasl_start(&sasl, m, has_initial ? initial : NULL, &err);
 	explicit_bzero(initial, sizeof(initial));
 	enum conn_status cst;
-	st = smtp_auth_exchange(s, &sasl, st, &cst);
+	st = sasl_conn_exchange(&sasl, st, s->c, "334 ", &cst, &err);
 	if (cst != CONN_OK)
 		o = smtp_conn_failed(s, cst);
 	else if (st == SASL_CANCELLED)

@@ -1,0 +1,20 @@
+/* sasl-conn.h - the challenge/response rounds of SASL over a connection,
+ * shared by SMTP, IMAP and POP3 (which differ only in how a challenge line
+ * starts: "334 " for SMTP, "+ " for IMAP and POP3). */
+#ifndef ROOST_SASL_CONN_H
+#define ROOST_SASL_CONN_H
+
+#include "conn.h"
+#include "sasl.h"
+
+/* While st is SASL_CONTINUE: writes prefix, the challenge and CRLF, reads
+ * one response line (at most SASL_RESPONSE_MAX + 16 bytes; a longer one is
+ * skipped and ends the exchange with SASL_ERROR and *error_r "response too
+ * long") and steps the mechanism. Returns the final status. *conn_r is
+ * CONN_OK, or the connection's failure (EOF, timeout, error: the session
+ * should end; nothing more can be written). Response bytes are wiped. */
+enum sasl_status sasl_conn_exchange(struct sasl *s, enum sasl_status st, struct conn *c,
+				    const char *prefix, enum conn_status *conn_r,
+				    const char **error_r);
+
+#endif
