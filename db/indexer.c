@@ -5,6 +5,8 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,6 +38,20 @@ int store_index_pending(PGconn *conn, unsigned batch)
 	return (int)done;
 }
 
+static _Atomic uint64_t indexer_last_delivery_ms;
+
+static uint64_t indexer_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void indexer_note_delivery(void)
+{
+	atomic_store(&indexer_last_delivery_ms, indexer_now_ms());
+}
+
 struct indexer {
 	struct db_pool *pool;
 	unsigned interval_ms;
@@ -64,11 +80,33 @@ static bool indexer_sleep(struct indexer *ix, unsigned ms)
 	return stop;
 }
 
+/* True while deliveries are running and indexing may wait a little: at most
+ * INDEXER_MAX_DEFER_MS, after which it catches up on the whole backlog
+ * before it defers again. */
+static bool indexer_defer(uint64_t *deferring_since, bool catching_up)
+{
+	uint64_t now = indexer_now_ms();
+	if (catching_up || now - atomic_load(&indexer_last_delivery_ms) >= INDEXER_QUIET_MS) {
+		*deferring_since = 0;
+		return false;
+	}
+	if (*deferring_since == 0)
+		*deferring_since = now;
+	return now - *deferring_since < INDEXER_MAX_DEFER_MS;
+}
+
 static void *indexer_main(void *arg)
 {
 	struct indexer *ix = arg;
 	log_set_session("indexer");
+	uint64_t deferring_since = 0;
+	bool catching_up = false;
 	for (;;) {
+		if (indexer_defer(&deferring_since, catching_up)) {
+			if (indexer_sleep(ix, INDEXER_QUIET_MS))
+				break;
+			continue;
+		}
 		int done = -1;
 		PGconn *conn = db_pool_borrow(ix->pool, INDEXER_BORROW_MS);
 		if (conn != NULL) {
@@ -77,6 +115,8 @@ static void *indexer_main(void *arg)
 		}
 		if (done > 0)
 			log_debug("event=indexed messages=%d", done);
+		/* A deferral that ran out: index everything before deferring again. */
+		catching_up = done == INDEXER_BATCH || (deferring_since != 0 && done > 0);
 		unsigned wait = done == INDEXER_BATCH ? 0 : ix->interval_ms;
 		if (done < 0)
 			wait = ix->interval_ms * 10; /* database trouble: back off */

@@ -22,6 +22,7 @@
  * tell. The delivery itself stays synchronous. */
 #include "store-private.h"
 
+#include "indexer.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -651,5 +652,6 @@ enum store_err store_deliver(PGconn *conn, struct store_incoming *in, struct sto
 			    c->targets[c->order[k]].result == STORE_ETEMP)
 				c->targets[c->order[k]].result = err;
 	deliver_ctx_free(c, ntargets);
+	indexer_note_delivery();
 	return err;
 }
