@@ -42,6 +42,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,6 +482,10 @@ static void serve_raise_nofile(void)
 int cli_serve(const struct cli_args *args)
 {
 	serve_raise_nofile();
+	/* Large short-lived buffers (argon2's 19 MiB per login, big literals)
+	 * go back to the system at once instead of lingering in the per-thread
+	 * malloc arenas of thousands of session threads. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	struct serve_ctx s;
 	memset(&s, 0, sizeof(s));
 	s.config_file = args->config_file;

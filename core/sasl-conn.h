@@ -4,6 +4,7 @@
 #ifndef ROOST_SASL_CONN_H
 #define ROOST_SASL_CONN_H
 
+#include "config.h"
 #include "conn.h"
 #include "sasl.h"
 
@@ -16,5 +17,20 @@
 enum sasl_status sasl_conn_exchange(struct sasl *s, enum sasl_status st, struct conn *c,
 				    const char *prefix, enum conn_status *conn_r,
 				    const char **error_r);
+
+/* The same over any line transport (IMAP after COMPRESS, for one): write
+ * sends bytes, read_line reads one line as conn_read_line() does. */
+struct sasl_io {
+	enum conn_status (*write)(void *ctx, const void *p, size_t n);
+	enum conn_status (*read_line)(void *ctx, struct buf *line, size_t max_len);
+	void *ctx;
+};
+enum sasl_status sasl_io_exchange(struct sasl *s, enum sasl_status st, const struct sasl_io *io,
+				  const char *prefix, enum conn_status *conn_r,
+				  const char **error_r);
+
+/* The random pause after a failed login (STYLE.md): between half and all of
+ * [limits] auth_failure_delay_ms of cfg. Flush pending output first. */
+void auth_failure_pause(const struct config *cfg);
 
 #endif

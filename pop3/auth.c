@@ -63,17 +63,10 @@ void pop3_cmd_user(struct pop3_session *s, const struct pop3_command *cmd)
 	pop3_reply(s, "+OK Send your password");
 }
 
-/* A random pause after a failed login (STYLE.md), between half and all of
- * [limits] auth_failure_delay_ms. */
 static void pop3_auth_failure_pause(struct pop3_session *s)
 {
-	uint32_t max = (uint32_t)config_uint(pop3_cfg(s), CFG_LIMITS_AUTH_FAILURE_DELAY_MS);
-	if (max == 0)
-		return;
-	uint32_t ms = max / 2 + arc4random_uniform(max - max / 2 + 1);
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
 	conn_flush(s->c);
-	nanosleep(&ts, NULL);
+	auth_failure_pause(pop3_cfg(s));
 }
 
 /* 1 opened, 0 answered with -ERR, and the lock is not held then. */

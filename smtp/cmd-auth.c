@@ -19,15 +19,8 @@
 
 static void smtp_auth_pause(const struct smtp_session *s)
 {
-	uint64_t max_ms = config_uint(s->cfg, CFG_LIMITS_AUTH_FAILURE_DELAY_MS);
-	if (max_ms == 0)
-		return;
-	uint32_t r = 0;
-	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		r = (uint32_t)time(NULL);
-	uint64_t ms = max_ms / 2 + r % (max_ms - max_ms / 2 + 1);
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
+	conn_flush(s->c);
+	auth_failure_pause(s->cfg);
 }
 
 static enum smtp_outcome smtp_auth_check(struct smtp_session *s)

@@ -1,0 +1,265 @@
+/* search-sql.c - a search program as ONE parameterised SQL condition over
+ * mailbox_entries e JOIN messages m.
+ *
+ * BODY and TEXT: the GIN index on messages.search narrows the candidates
+ * to messages holding every word of the string as a word or word prefix
+ * (the string's own lexemes from the same 'simple' parser, each as
+ * 'lexeme':*); messages the indexer has not reached yet (search IS NULL,
+ * migration 009, a partial index) are candidates too. Then the RFC's
+ * meaning, a case-insensitive substring, is checked on the decoded text
+ * stored at delivery (messages.search_text). A string without an ASCII
+ * letter or digit cannot be narrowed and is checked by substring alone.
+ * TEXT checks the header fields as well. */
+#include "imap-search.h"
+
+#include "arena.h"
+#include "store.h"
+
+#include <string.h>
+
+void imap_search_sql_init(struct imap_search_sql *s, struct arena *a)
+{
+	memset(s, 0, sizeof(*s));
+	buf_init(&s->where, BUF_NO_LIMIT);
+	s->arena = a;
+}
+
+void imap_search_sql_free(struct imap_search_sql *s)
+{
+	buf_free(&s->where);
+}
+
+struct sqlb {
+	struct imap_search_sql *s;
+	const struct imap_search_resolver *res;
+	int first;
+	const char *error;
+};
+
+/* Adds a parameter; returns its $ number. */
+static int sqlb_param(struct sqlb *b, const char *v)
+{
+	if (b->s->nparams >= IMAP_SEARCH_MAX_PARAMS)
+		return -1;
+	b->s->params[b->s->nparams++] = v;
+	return b->first + b->s->nparams - 1;
+}
+
+/* Appends pre "$n" post with v as parameter n. */
+static int sqlb_expr(struct sqlb *b, const char *pre, const char *v, const char *post)
+{
+	int n = sqlb_param(b, v);
+	if (n < 0) {
+		b->error = "Too many search keys";
+		return -1;
+	}
+	buf_printf(&b->s->where, "%s$%d%s", pre, n, post);
+	return 0;
+}
+
+static bool sql_narrowable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9'))
+			return true;
+	return false;
+}
+
+/* The string's lexemes as a prefix tsquery ('a':* & 'b':*), built by
+ * PostgreSQL's parser so that it splits words the way delivery did. */
+#define SQL_TSQUERY                                                                                \
+	"(SELECT to_tsquery('simple', string_agg('''' || replace(replace(l, '\\', '\\\\'), "       \
+	"'''', '''''') || ''':*', ' & ')) FROM unnest(tsvector_to_array("                          \
+	"to_tsvector('simple', $%d::text))) AS l)"
+
+/* The substring test as ILIKE (cheaper than lower() and strpos() on long
+ * text) with the string's wildcards escaped. */
+#define SQL_ILIKE_PAT                                                                              \
+	"('%%' || replace(replace(replace($%d::text, '\\', '\\\\'), '%%', '\\%%'), '_', "          \
+	"'\\_') || '%%')"
+
+/* True when the string is one whole token of the parser: then a message
+ * whose vector holds a word starting with it holds it as a substring, and
+ * the index answer needs no check on the text. */
+#define SQL_ONE_TOKEN                                                                              \
+	"(SELECT count(*) = 1 AND bool_and(l = lower($%d::text)) FROM unnest(tsvector_to_array("   \
+	"to_tsvector('simple', $%d::text))) AS l)"
+
+static int sqlb_text(struct sqlb *b, const struct imap_skey *k)
+{
+	b->s->needs_messages = true;
+	int n = sqlb_param(b, k->str);
+	if (n < 0) {
+		b->error = "Too many search keys";
+		return -1;
+	}
+	struct buf *w = &b->s->where;
+	buf_append_str(w, "(");
+	if (sql_narrowable(k->str)) {
+		buf_printf(w, "(m.search IS NULL OR m.search @@ " SQL_TSQUERY ") AND ", n);
+		buf_printf(w, "((m.search IS NOT NULL AND " SQL_ONE_TOKEN ") OR ", n, n);
+	} else {
+		buf_append_str(w, "(");
+	}
+	buf_printf(w, "m.search_text ILIKE " SQL_ILIKE_PAT, n);
+	if (k->type == SKEY_TEXT)
+		buf_printf(w, " OR m.headers ILIKE " SQL_ILIKE_PAT, n);
+	buf_append_str(w, "))");
+	return 0;
+}
+
+static int sqlb_header(struct sqlb *b, const struct imap_skey *k)
+{
+	b->s->needs_messages = true;
+	int f = sqlb_param(b, k->field), v = sqlb_param(b, k->str);
+	if (f < 0 || v < 0) {
+		b->error = "Too many search keys";
+		return -1;
+	}
+	buf_printf(&b->s->where,
+	           "EXISTS (SELECT 1 FROM regexp_split_to_table(m.headers, E'\\n') AS h "
+	           "WHERE position(':' IN h) > 0 "
+	           "AND lower(rtrim(split_part(h, ':', 1))) = lower($%d::text) "
+	           "AND strpos(lower(substr(h, position(':' IN h) + 1)), lower($%d::text)) > 0)",
+	           f, v);
+	return 0;
+}
+
+static int sqlb_set(struct sqlb *b, const struct imap_skey *k)
+{
+	struct buf mr;
+	buf_init(&mr, BUF_NO_LIMIT);
+	if (b->res->uids(b->res->ctx, k->type, k->str, &mr) < 0) {
+		buf_free(&mr);
+		b->error = "Invalid sequence set";
+		return -1;
+	}
+	const char *v = arena_strdup(b->s->arena, buf_cstr(&mr));
+	buf_free(&mr);
+	return sqlb_expr(b, "e.uid <@ ", v, "::int8multirange");
+}
+
+static const char *sqlb_num(struct sqlb *b, uint64_t v)
+{
+	return arena_printf(b->s->arena, "%llu", (unsigned long long)v);
+}
+
+static int sqlb_key(struct sqlb *b, const struct imap_skey *k);
+
+static int sqlb_list(struct sqlb *b, const struct imap_skey *k, const char *op)
+{
+	buf_append_char(&b->s->where, '(');
+	for (const struct imap_skey *c = k; c != NULL; c = c->next) {
+		if (c != k)
+			buf_append_str(&b->s->where, op);
+		if (sqlb_key(b, c) < 0)
+			return -1;
+	}
+	buf_append_char(&b->s->where, ')');
+	return 0;
+}
+
+/* INTERNALDATE: the day in UTC, the zone FETCH INTERNALDATE is given in.
+ * Sent date: the day in the Date: header's own zone ("disregarding time
+ * and timezone", RFC 3501 6.4.4), its numeric offset taken from the date
+ * string at the head of the stored ENVELOPE; INTERNALDATE without one. */
+#define SQL_IDATE "(e.internaldate AT TIME ZONE 'UTC')::date"
+#define SQL_SDATE                                                                                  \
+	"(CASE WHEN m.sent_date IS NULL THEN (e.internaldate AT TIME ZONE 'UTC')::date ELSE "      \
+	"((m.sent_date AT TIME ZONE 'UTC') + COALESCE((SELECT (CASE WHEN substr(z, 1, 1) = '-' "   \
+	"THEN -1 ELSE 1 END) * (substr(z, 2, 2)::int * 60 + substr(z, 4, 2)::int) * "              \
+	"interval '1 minute' FROM substring(m.envelope FROM '^\\(\"[^\"]*?([+-][0-9]{4})') "       \
+	"AS z), interval '0'))::date END)"
+
+static int sqlb_simple(struct sqlb *b, const struct imap_skey *k)
+{
+	const char *addr_col[] = {
+	    [SKEY_FROM] = "m.from_addr", [SKEY_TO] = "m.to_addr",      [SKEY_CC] = "m.cc_addr",
+	    [SKEY_BCC] = "m.bcc_addr",   [SKEY_SUBJECT] = "m.subject",
+	};
+	struct buf *w = &b->s->where;
+	switch (k->type) {
+	case SKEY_FLAG:
+	case SKEY_UNFLAG:
+		buf_printf(w, "(e.flags & %u) %s 0", (unsigned)k->num,
+		           k->type == SKEY_FLAG ? "<>" : "=");
+		return 0;
+	case SKEY_KEYWORD:
+	case SKEY_UNKEYWORD:
+		buf_append_str(w, k->type == SKEY_KEYWORD ? "" : "NOT ");
+		return sqlb_expr(b,
+		                 "EXISTS (SELECT 1 FROM unnest(e.keywords) AS kw "
+		                 "WHERE lower(kw) = lower(",
+		                 k->str, "::text))");
+	case SKEY_BEFORE:
+		return sqlb_expr(b, SQL_IDATE " < ", k->str, "::date");
+	case SKEY_ON:
+		return sqlb_expr(b, SQL_IDATE " = ", k->str, "::date");
+	case SKEY_SINCE:
+		return sqlb_expr(b, SQL_IDATE " >= ", k->str, "::date");
+	case SKEY_LARGER:
+		return sqlb_expr(b, "e.size > ", sqlb_num(b, k->num), "::bigint");
+	case SKEY_SMALLER:
+		return sqlb_expr(b, "e.size < ", sqlb_num(b, k->num), "::bigint");
+	case SKEY_MODSEQ:
+		return sqlb_expr(b, "e.modseq >= ", sqlb_num(b, k->num), "::bigint");
+	default:
+		break;
+	}
+	b->s->needs_messages = true;
+	switch (k->type) {
+	case SKEY_SENTBEFORE:
+		return sqlb_expr(b, SQL_SDATE " < ", k->str, "::date");
+	case SKEY_SENTON:
+		return sqlb_expr(b, SQL_SDATE " = ", k->str, "::date");
+	case SKEY_SENTSINCE:
+		return sqlb_expr(b, SQL_SDATE " >= ", k->str, "::date");
+	default:
+		buf_printf(w, "strpos(lower(%s), ", addr_col[k->type]);
+		return sqlb_expr(b, "lower(", k->str, "::text)) > 0");
+	}
+}
+
+static int sqlb_key(struct sqlb *b, const struct imap_skey *k)
+{
+	switch (k->type) {
+	case SKEY_ALL:
+		buf_append_str(&b->s->where, "true");
+		return 0;
+	case SKEY_AND:
+		return sqlb_list(b, k->child, " AND ");
+	case SKEY_OR:
+		return sqlb_list(b, k->child, " OR ");
+	case SKEY_NOT:
+		buf_append_str(&b->s->where, "NOT ");
+		return sqlb_list(b, k->child, "");
+	case SKEY_SEQSET:
+	case SKEY_UIDSET:
+	case SKEY_SAVED:
+	case SKEY_RECENT:
+		return sqlb_set(b, k);
+	case SKEY_HEADER:
+		return sqlb_header(b, k);
+	case SKEY_BODY:
+	case SKEY_TEXT:
+		return sqlb_text(b, k);
+	default:
+		return sqlb_simple(b, k);
+	}
+}
+
+int imap_search_sql_build(const struct imap_search_prog *prog,
+                          const struct imap_search_resolver *res, int first_param,
+                          struct imap_search_sql *s, const char **error_r)
+{
+	struct sqlb b = {s, res, first_param, NULL};
+	buf_reset(&s->where);
+	s->nparams = 0;
+	s->needs_messages = false;
+	if (sqlb_key(&b, prog->root) < 0) {
+		*error_r = b.error;
+		return -1;
+	}
+	return 0;
+}
