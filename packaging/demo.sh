@@ -62,10 +62,12 @@ fi
 cat <<EOT
 
 Roost is starting with its data in $DEMO/data.
-  Health check:  curl -k https://127.0.0.1:8443/healthz
-  Account:       demo@demo.test   password: $(cat "$PWFILE")
-  (the account is ready for the mail protocols and browser administration
-   as they are added; docs/protocols.md says what is served today)
+  Account:        demo@demo.test   password: $(cat "$PWFILE")   (an administrator)
+  Browser admin:  https://127.0.0.1:8443/   (self-signed certificate)
+  IMAP:           127.0.0.1:1143 (STARTTLS) or 1993 (TLS)
+  POP3:           127.0.0.1:1110 (STLS) or 1995 (TLS)
+  Sending:        127.0.0.1:5587 (STARTTLS) or 4465 (TLS), with the account's password
+  Receiving:      127.0.0.1:2525, e.g.  swaks --server 127.0.0.1:2525 --to demo@demo.test
 Stop with Ctrl-C.
 
 EOT
