@@ -129,6 +129,16 @@ static const struct config_setting config_table[CFG__COUNT] = {
 		"On submission, also require every address of the header From: to belong to the authenticated user (as MAIL FROM must); else 553 5.7.1." },
 	[CFG_QUEUE_SMTP_PORT] = { "queue", "smtp_port", CONFIG_UINT, "25", 1, 65535, NULL,
 		"Port of remote MX hosts; change only for testing." },
+	[CFG_HTTP_SESSION_IDLE_TIMEOUT] = { "http", "session_idle_timeout", CONFIG_SECONDS, "1h", 60, 86400, NULL,
+		"A browser administration session unused this long ends; the user signs in again." },
+	[CFG_HTTP_SESSION_MAX_AGE] = { "http", "session_max_age", CONFIG_SECONDS, "12h", 60, 2592000, NULL,
+		"A browser administration session ends this long after sign-in, however busy (also the cookie's Max-Age)." },
+	[CFG_HTTP_SIGNIN_WINDOW] = { "http", "signin_window", CONFIG_SECONDS, "15m", 60, 86400, NULL,
+		"Window over which failed browser sign-ins are counted; a refused client is told to retry after it." },
+	[CFG_HTTP_SIGNIN_FAILURES_PER_IP] = { "http", "signin_failures_per_ip", CONFIG_UINT, "20", 1, 100000, NULL,
+		"Failed browser sign-ins from one IP address within signin_window before further attempts from it are refused with 429." },
+	[CFG_HTTP_SIGNIN_FAILURES_PER_ACCOUNT] = { "http", "signin_failures_per_account", CONFIG_UINT, "10", 1, 100000, NULL,
+		"Failed browser sign-ins for one account within signin_window before further attempts for it are refused with 429." },
 };
 
 struct config {

@@ -74,6 +74,12 @@ enum config_key {
 	CFG_SMTP_CHECK_HEADER_FROM,
 	/* outbound queue (smtp/queue-runner.c) */
 	CFG_QUEUE_SMTP_PORT,
+	/* browser administration sign-in (webadmin/wa-session.c) */
+	CFG_HTTP_SESSION_IDLE_TIMEOUT,
+	CFG_HTTP_SESSION_MAX_AGE,
+	CFG_HTTP_SIGNIN_WINDOW,
+	CFG_HTTP_SIGNIN_FAILURES_PER_IP,
+	CFG_HTTP_SIGNIN_FAILURES_PER_ACCOUNT,
 	CFG__COUNT
 };
 

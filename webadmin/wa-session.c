@@ -49,33 +49,18 @@ int wa_session_lookup(struct webadmin *wa, const struct http_request *req, struc
 	/* Slides the idle expiry at most once a minute, in the same round trip. */
 	static const char sql[] =
 	    "WITH touch AS (UPDATE web_sessions SET last_seen = now(), "
-	    "  expires_at = LEAST(created_at + make_interval(secs => " WA_STR(
-	        WA_SESSION_MAX_S) "), "
-	                          "                     now() + make_interval(secs => " WA_STR(
-	                              WA_SESSION_IDLE_S) ")) "
-	                                                 "  WHERE token_sha256 = $1::bytea AND "
-	                                                 "expires_at > now() "
-	                                                 "    AND last_seen < now() - "
-	                                                 "make_interval(secs => " WA_STR(
-	                                                     WA_SESSION_TOUCH_S) ")) "
-	                                                                         "SELECT a.id, "
-	                                                                         "a.address, "
-	                                                                         "a.display_name, "
-	                                                                         "a.is_admin, "
-	                                                                         "s.csrf_token "
-	                                                                         "FROM "
-	                                                                         "web_sessions s "
-	                                                                         "JOIN accounts a "
-	                                                                         "ON a.id = "
-	                                                                         "s.account_id "
-	                                                                         "WHERE "
-	                                                                         "s.token_sha256 = "
-	                                                                         "$1::bytea AND "
-	                                                                         "s.expires_at > "
-	                                                                         "now() AND NOT "
-	                                                                         "a.disabled";
-	const char *params[] = {r->token_bytea};
-	PGresult *res = wa_db_exec(wa, sql, 1, params);
+	    "  expires_at = LEAST(created_at + make_interval(secs => $2::int), "
+	    "                     now() + make_interval(secs => $3::int)) "
+	    "  WHERE token_sha256 = $1::bytea AND expires_at > now() "
+	    "    AND last_seen < now() - make_interval(secs => $4::int)) "
+	    "SELECT a.id, a.address, a.display_name, a.is_admin, s.csrf_token "
+	    "FROM web_sessions s JOIN accounts a ON a.id = s.account_id "
+	    "WHERE s.token_sha256 = $1::bytea AND s.expires_at > now() AND NOT a.disabled";
+	char max_s[24], idle_s[24];
+	snprintf(max_s, sizeof(max_s), "%u", wa->session_max_s);
+	snprintf(idle_s, sizeof(idle_s), "%u", wa->session_idle_s);
+	const char *params[] = {r->token_bytea, max_s, idle_s, WA_STR(WA_SESSION_TOUCH_S)};
+	PGresult *res = wa_db_exec(wa, sql, 4, params);
 	if (res == NULL)
 		return -1;
 	int found = PQntuples(res) == 1;
@@ -118,23 +103,23 @@ static json_t *wa_session_json(const char *address, const char *name, bool admin
 int wa_session_start(struct webadmin *wa, const struct http_request *req,
                      struct http_response *resp, const struct directory_account *acct)
 {
-	char token[WA_TOKEN_HEX + 1], csrf[WA_TOKEN_HEX + 1], hash[67], id[24];
+	char token[WA_TOKEN_HEX + 1], csrf[WA_TOKEN_HEX + 1], hash[67], id[24], idle_s[24];
 	if (wa_random_hex(token, WA_TOKEN_BYTES) < 0 || wa_random_hex(csrf, WA_TOKEN_BYTES) < 0)
 		return -1;
 	wa_sha256_bytea(token, hash);
 	snprintf(id, sizeof(id), "%lld", (long long)acct->id);
-	const char *params[] = {hash, id, csrf, req->peer_ip};
+	snprintf(idle_s, sizeof(idle_s), "%u", wa->session_idle_s);
+	const char *params[] = {hash, id, csrf, req->peer_ip, idle_s};
 	PQclear(wa_db_exec(wa, "DELETE FROM web_sessions WHERE expires_at < now()", 0, NULL));
 	PGresult *res = wa_db_exec(
 	    wa,
 	    "INSERT INTO web_sessions (token_sha256, account_id, csrf_token, peer_ip, expires_at) "
-	    "VALUES ($1::bytea, $2, $3, $4, now() + make_interval(secs => " WA_STR(
-	        WA_SESSION_IDLE_S) "))",
-	    4, params);
+	    "VALUES ($1::bytea, $2, $3, $4, now() + make_interval(secs => $5::int))",
+	    5, params);
 	if (res == NULL)
 		return -1;
 	PQclear(res);
-	wa_set_cookie(resp, token, WA_SESSION_MAX_S);
+	wa_set_cookie(resp, token, wa->session_max_s);
 	OPENSSL_cleanse(token, sizeof(token));
 	atomic_fetch_add(&wa->signins, 1);
 	log_info("event=web_signin user=%s admin=%s peer=%s", acct->address,
@@ -155,35 +140,37 @@ static void wa_account_key(const char *address, char out[ADDRESS_BUF_SIZE + 8])
 /* 1 when the peer or the account has used up its failed sign-ins. */
 static int wa_throttled(struct webadmin *wa, const char *ip_key, const char *acct_key)
 {
-	const char *params[] = {ip_key, acct_key};
-	PGresult *res = wa_db_exec(
-	    wa,
-	    "SELECT coalesce(max(failures) FILTER (WHERE key = $1), 0), "
-	    "       coalesce(max(failures) FILTER (WHERE key = $2), 0) "
-	    "FROM web_login_failures WHERE key IN ($1, $2) "
-	    "AND window_start > now() - make_interval(secs => " WA_STR(WA_LOGIN_WINDOW_S) ")",
-	    2, params);
+	char window[24];
+	snprintf(window, sizeof(window), "%u", wa->signin_window_s);
+	const char *params[] = {ip_key, acct_key, window};
+	PGresult *res = wa_db_exec(wa,
+	                           "SELECT coalesce(max(failures) FILTER (WHERE key = $1), 0), "
+	                           "       coalesce(max(failures) FILTER (WHERE key = $2), 0) "
+	                           "FROM web_login_failures WHERE key IN ($1, $2) "
+	                           "AND window_start > now() - make_interval(secs => $3::int)",
+	                           3, params);
 	if (res == NULL)
 		return -1;
-	int r = wa_db_int(res, 0, 0) >= WA_LOGIN_MAX_PER_IP ||
-	        wa_db_int(res, 0, 1) >= WA_LOGIN_MAX_PER_ACCT;
+	int r = wa_db_int(res, 0, 0) >= (int64_t)wa->signin_max_ip ||
+	        wa_db_int(res, 0, 1) >= (int64_t)wa->signin_max_acct;
 	PQclear(res);
 	return r;
 }
 
 static void wa_failure_record(struct webadmin *wa, const char *ip_key, const char *acct_key)
 {
-	const char *params[] = {ip_key, acct_key};
+	char window[24];
+	snprintf(window, sizeof(window), "%u", wa->signin_window_s);
+	const char *params[] = {ip_key, acct_key, window};
 	PQclear(wa_db_exec(
 	    wa,
 	    "INSERT INTO web_login_failures AS f (key, failures, window_start) "
 	    "VALUES ($1, 1, now()), ($2, 1, now()) ON CONFLICT (key) DO UPDATE SET "
-	    "failures = CASE WHEN f.window_start > now() - make_interval(secs => " WA_STR(
-	        WA_LOGIN_WINDOW_S) ") THEN f.failures + 1 ELSE 1 END, "
-	                           "window_start = CASE WHEN f.window_start > now() - "
-	                           "make_interval(secs => " WA_STR(
-	                               WA_LOGIN_WINDOW_S) ") THEN f.window_start ELSE now() END",
-	    2, params));
+	    "failures = CASE WHEN f.window_start > now() - make_interval(secs => $3::int) "
+	    "  THEN f.failures + 1 ELSE 1 END, "
+	    "window_start = CASE WHEN f.window_start > now() - make_interval(secs => $3::int) "
+	    "  THEN f.window_start ELSE now() END",
+	    3, params));
 }
 
 /* A failed attempt costs the client time: the configured delay with up
@@ -198,6 +185,25 @@ static void wa_failure_delay(const struct webadmin *wa)
 	usleep((useconds_t)ms * 1000);
 }
 
+/* Answers a refused attempt: 429 with Retry-After (t > 0), or 503 when
+ * the database could not say (t < 0). */
+static void wa_throttled_answer(const struct webadmin *wa, const struct http_request *req,
+                                struct http_response *resp, int t)
+{
+	if (t < 0) {
+		wa_error(resp, 503, NULL, "database unavailable, try again shortly");
+		return;
+	}
+	char retry[24], msg[96];
+	unsigned minutes = (wa->signin_window_s + 59) / 60;
+	snprintf(retry, sizeof(retry), "%u", wa->signin_window_s);
+	snprintf(msg, sizeof(msg), "too many failed sign-ins, try again in %u minute%s", minutes,
+	         minutes == 1 ? "" : "s");
+	http_response_add_header(resp, "Retry-After", retry);
+	log_info("event=web_signin_throttled peer=%s", req->peer_ip);
+	wa_error(resp, 429, NULL, msg);
+}
+
 /* Checks address and password with throttling: 0 and *acct on success, or
  * 1 after answering (fail_status naming field, 429, 503). */
 static int wa_check_password(struct webadmin *wa, const struct http_request *req,
@@ -210,13 +216,7 @@ static int wa_check_password(struct webadmin *wa, const struct http_request *req
 	wa_account_key(address, acct_key);
 	int t = wa_throttled(wa, ip_key, acct_key);
 	if (t != 0) {
-		if (t > 0) {
-			http_response_add_header(resp, "Retry-After", WA_STR(WA_LOGIN_WINDOW_S));
-			log_info("event=web_signin_throttled peer=%s", req->peer_ip);
-		}
-		wa_error(resp, t > 0 ? 429 : 503, NULL,
-		         t > 0 ? "too many failed sign-ins, try again in 15 minutes"
-		               : "database unavailable, try again shortly");
+		wa_throttled_answer(wa, req, resp, t);
 		return 1;
 	}
 	switch (directory_authenticate(wa->dir, address, password, acct)) {

@@ -25,19 +25,13 @@
 #define WA_METRICS     HTTP_ROUTE_APP(2) /* an administrator, or a loopback peer */
 #define WA_PUBLIC_POST HTTP_ROUTE_APP(3) /* public JSON POST: same-origin check */
 
-/* Sessions: idle expiry, absolute expiry, and how often last_seen is
- * written (so read-only requests rarely write). */
-#define WA_SESSION_IDLE_S  3600
-#define WA_SESSION_MAX_S   (12 * 3600)
+/* Sessions: how often last_seen is written (so read-only requests rarely
+ * write). Their lifetimes and the sign-in limits are settings ([http]). */
 #define WA_SESSION_TOUCH_S 60
 #define WA_SESSION_COOKIE  "__Host-roost_session"
 #define WA_TOKEN_BYTES     32 /* random bytes of session, CSRF and setup tokens */
 #define WA_TOKEN_HEX       (WA_TOKEN_BYTES * 2)
-/* Failed sign-ins tolerated per window, per peer IP and per account. */
-#define WA_LOGIN_WINDOW_S     900
-#define WA_LOGIN_MAX_PER_IP   20
-#define WA_LOGIN_MAX_PER_ACCT 10
-#define WA_SETUP_TOKEN_S      (24 * 3600)
+#define WA_SETUP_TOKEN_S   (24 * 3600)
 /* Paging of long lists. */
 #define WA_PAGE_DEFAULT 50
 #define WA_PAGE_MAX     500
@@ -48,6 +42,11 @@ struct webadmin {
 	struct directory *dir;
 	time_t started;
 	unsigned auth_delay_ms;
+	unsigned session_idle_s;  /* [http] session_idle_timeout */
+	unsigned session_max_s;   /* [http] session_max_age */
+	unsigned signin_window_s; /* [http] signin_window */
+	unsigned signin_max_ip;   /* failed sign-ins per window from one IP */
+	unsigned signin_max_acct; /* ... and for one account */
 	char hostname[256];
 	atomic_uint_fast64_t auth_failures; /* failed web sign-ins since start */
 	atomic_uint_fast64_t signins;
@@ -135,6 +134,7 @@ http_handler_fn wa_accounts_list, wa_accounts_add, wa_accounts_get, wa_accounts_
     wa_accounts_remove;
 http_handler_fn wa_aliases_list, wa_aliases_add, wa_aliases_remove, wa_aliases_remove_target;
 http_handler_fn wa_status, wa_stats_hourly, wa_metrics;
+http_handler_fn wa_ldap_get, wa_ldap_set, wa_ldap_test, wa_ldap_sync;
 #ifdef WA_HAVE_QUEUE
 http_handler_fn wa_queue_list, wa_queue_retry, wa_queue_delete;
 #endif

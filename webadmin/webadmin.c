@@ -13,6 +13,7 @@
 #define R_GET    "GET"
 #define R_POST   "POST"
 #define R_PATCH  "PATCH"
+#define R_PUT    "PUT"
 #define R_DELETE "DELETE"
 
 static const struct http_route wa_route_table[] = {
@@ -47,6 +48,11 @@ static const struct http_route wa_route_table[] = {
     {R_POST, "/api/v1/queue/{id}/retry", wa_queue_retry, WA_ADMIN},
     {R_DELETE, "/api/v1/queue/{id}", wa_queue_delete, WA_ADMIN},
 #endif
+    {R_GET, "/api/v1/ldap", wa_ldap_get, WA_ADMIN | HTTP_ROUTE_NO_BODY},
+    {R_PUT, "/api/v1/ldap", wa_ldap_set, WA_ADMIN},
+    {R_POST, "/api/v1/ldap", wa_ldap_set, WA_ADMIN},
+    {R_POST, "/api/v1/ldap/test", wa_ldap_test, WA_ADMIN},
+    {R_POST, "/api/v1/ldap/sync", wa_ldap_sync, WA_ADMIN},
     {R_GET, "/metrics", wa_metrics, WA_METRICS | HTTP_ROUTE_NO_BODY},
 };
 
@@ -64,6 +70,11 @@ int webadmin_new(const struct config *cfg, struct db_pool *pool, struct director
 	wa->dir = dir;
 	wa->started = time(NULL);
 	wa->auth_delay_ms = (unsigned)config_uint(cfg, CFG_LIMITS_AUTH_FAILURE_DELAY_MS);
+	wa->session_idle_s = (unsigned)config_uint(cfg, CFG_HTTP_SESSION_IDLE_TIMEOUT);
+	wa->session_max_s = (unsigned)config_uint(cfg, CFG_HTTP_SESSION_MAX_AGE);
+	wa->signin_window_s = (unsigned)config_uint(cfg, CFG_HTTP_SIGNIN_WINDOW);
+	wa->signin_max_ip = (unsigned)config_uint(cfg, CFG_HTTP_SIGNIN_FAILURES_PER_IP);
+	wa->signin_max_acct = (unsigned)config_uint(cfg, CFG_HTTP_SIGNIN_FAILURES_PER_ACCOUNT);
 	snprintf(wa->hostname, sizeof(wa->hostname), "%s", config_str(cfg, CFG_SERVER_HOSTNAME));
 	atomic_init(&wa->auth_failures, 0);
 	atomic_init(&wa->signins, 0);

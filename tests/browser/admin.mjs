@@ -2,52 +2,18 @@
 // against a roost started by launch.py (ROOST_URL, ROOST_ADMIN,
 // ROOST_PASSWORD). Prints "N passed, N failed" last; writes the new
 // account's credentials to ROOST_HANDOFF for launch.py's mail step.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { browser } from './lib/harness.mjs';
 
 const URL = process.env.ROOST_URL;
 const ADMIN = process.env.ROOST_ADMIN;
 const PASSWORD = process.env.ROOST_PASSWORD;
-const SHOTS = process.env.SCREENSHOT_DIR || 'test-output/screenshots';
 const suffix = Math.random().toString(36).slice(2, 8);
 const DOMAIN = `web-${suffix}.example`;
 const USER = `clerk@${DOMAIN}`;
 const USER_PASSWORD = `pw-${suffix}-Secret`;
 
-mkdirSync(SHOTS, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), 'roost-chromium-'));
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  ignoreHTTPSErrors: true, // the test server's certificate is self-signed
-  viewport: { width: 1280, height: 900 },
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
-const pageErrors = [];
-const page = ctx.pages()[0] || await ctx.newPage();
-page.on('pageerror', (e) => pageErrors.push(String(e)));
-page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
-page.setDefaultTimeout(15000);
-
-let passed = 0, failed = 0;
-async function test(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL - ${name}: ${e && e.stack ? e.stack : e}`);
-    await page.screenshot({ path: join(SHOTS, `fail-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
-  }
-}
-function expect(cond, msg) { if (!cond) throw new Error(msg); }
-async function shot(name) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
+const { page, test, expect, shot, pageErrors, finish } = await browser(15000);
 async function go(hash, heading) {
   await page.click(`nav a[href="${hash}"]`);
   await page.getByRole('heading', { level: 1, name: heading }).waitFor();
@@ -176,9 +142,7 @@ await test('no errors in the page console', async () => {
   expect(real.length === 0, real.join('\n'));
 });
 
-await ctx.close();
-rmSync(profile, { recursive: true, force: true });
-if (process.env.ROOST_HANDOFF)
-  writeFileSync(process.env.ROOST_HANDOFF, JSON.stringify({ user: USER, password: USER_PASSWORD, domain: DOMAIN }));
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await finish(() => {
+  if (process.env.ROOST_HANDOFF)
+    writeFileSync(process.env.ROOST_HANDOFF, JSON.stringify({ user: USER, password: USER_PASSWORD, domain: DOMAIN }));
+});

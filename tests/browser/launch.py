@@ -1,5 +1,6 @@
-"""Starts a fresh roost for the browser tests, runs every tests/browser/*.mjs
-against it, then checks that the account the browser made receives mail
+"""Starts a fresh roost (and, when Debian's slapd is installed, a slapd of
+tests/integration/ldap_fixture.py for ldap.mjs) for the browser tests, runs
+every tests/browser/*.mjs against it, then checks that the account the browser made receives mail
 (over SMTP and IMAP when this build serves them, else through `roost
 deliver` and the API). Prints "N passed, N failed" last."""
 import glob
@@ -21,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 os.environ.setdefault("ROOST_BIN", os.path.join(ROOT, "build", "roost"))
 import conftest  # noqa: E402  (the integration tests' Roost installation class)
+import ldap_fixture  # noqa: E402  (a real slapd for ldap.mjs)
 
 conftest.ROOST_BIN = os.environ["ROOST_BIN"]
 
@@ -73,13 +75,32 @@ def mail_step(roost, handoff):
     return "roost deliver in, API shows %d bytes used" % me["used_bytes"]
 
 
+def start_slapd(base):
+    """A real directory for ldap.mjs: (slapd, env) or (None, {}) when slapd
+    is not installed or does not start (ldap.mjs then tests the failure)."""
+    if not os.path.exists(ldap_fixture.SLAPD):
+        return None, {}
+    tag = uuid.uuid4().hex[:8]
+    try:
+        s = ldap_fixture.Slapd("corp-%s.test" % tag, "ad-%s.test" % tag, base_dir=base).start()
+    except RuntimeError as e:
+        print("# no slapd for ldap.mjs: %s" % e)
+        return None, {}
+    return s, {"ROOST_LDAP_URL": s.url, "ROOST_LDAP_BIND_DN": "cn=roost,dc=example,dc=test",
+               "ROOST_LDAP_BIND_PW": ldap_fixture.SERVICE_PW,
+               "ROOST_LDAP_BASE": "ou=people,dc=example,dc=test", "ROOST_LDAP_DOMAIN": s.domain,
+               "ROOST_LDAP_CA": s.ca_file}
+
+
 def main():
     base = tempfile.mkdtemp(prefix="roost-browser-")
     os.chmod(base, 0o755)
     roost = conftest.Roost(base, "browser")
+    slapd = None
     passed = failed = 0
     try:
         roost.start()
+        slapd, ldap_env = start_slapd(base)
         domain = "admin-%s.example" % uuid.uuid4().hex[:6]
         admin, password = "boss@" + domain, "boss-" + uuid.uuid4().hex
         roost.cli("domain", "add", domain, check=True)
@@ -89,7 +110,8 @@ def main():
         handoff = os.path.join(base, "handoff.json")
         env = dict(os.environ, ROOST_URL="https://127.0.0.1:%d" % roost.ports["https"],
                    ROOST_ADMIN=admin, ROOST_PASSWORD=password, SCREENSHOT_DIR=shots,
-                   ROOST_HANDOFF=handoff)
+                   ROOST_HANDOFF=handoff, ROOST_LDAP_CLOSED_URL="ldap://127.0.0.1:%d" % conftest.free_port(),
+                   **ldap_env)
         for spec in sorted(glob.glob(os.path.join(HERE, "*.mjs"))):
             p = subprocess.run(["node", spec], cwd=HERE, env=env, capture_output=True, text=True,
                                timeout=600)
@@ -102,6 +124,8 @@ def main():
             if not m or p.returncode != 0 and int(m[-1][1]) == 0:
                 print("FAIL - %s did not finish (exit %d)" % (os.path.basename(spec), p.returncode))
                 failed += 1
+        # Whatever ldap.mjs left behind, the mail step is about local accounts.
+        roost.cli("ldap", "set", "urls=")
         try:
             how = mail_step(roost, json.load(open(handoff)))
             print("ok - the new account receives and reads a message (%s)" % how)
@@ -110,6 +134,8 @@ def main():
             print("FAIL - the new account receives and reads a message: %r" % (e,))
             failed += 1
     finally:
+        if slapd is not None:
+            slapd.cleanup()
         rc = roost.stop()
         if rc not in (0, None):
             print("FAIL - roost serve exited with %s" % rc)

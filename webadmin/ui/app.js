@@ -560,6 +560,140 @@ async function showQueue() {
     ], r.data.items), pager(queueView, r.data.total, showQueue)));
 }
 
+// ---- LDAP directory ----
+
+// The settings in groups, with the words shown beside each control; the
+// API's own one-line help becomes the hint.
+const ldapGroups = [
+  ['Connection', [['urls', 'Server URLs'], ['starttls', 'StartTLS on ldap:// URLs'],
+    ['tls_verify', 'Verify the server certificate'], ['ca_file', 'CA certificate file'],
+    ['bind_dn', 'Service account DN'], ['bind_password', 'Service account password'],
+    ['base_dn', 'Base DN of users'], ['timeout', 'Timeout (seconds)'], ['pool_size', 'Pooled connections']]],
+  ['Users', [['user_filter', 'User filter'], ['login_attrs', 'Login attributes'],
+    ['mail_attr', 'Address attribute'], ['alt_attrs', 'Alternate address attributes'],
+    ['alt_prefix', 'Address prefix'], ['name_attr', 'Display name attribute'],
+    ['quota_attr', 'Quota attribute'], ['disabled_attr', 'Disabled attribute'],
+    ['disabled_mask', 'Disabled bits'], ['domains', 'Domains served from LDAP']]],
+  ['Groups', [['group_base', 'Base DN of groups'], ['group_filter', 'Group filter'],
+    ['member_attr', 'Member attribute'], ['group_mail_attr', 'Group address attribute'],
+    ['member_of_attr', 'Member-of attribute'], ['admin_group', 'Administrators group DN']]],
+  ['Sync', [['sync_interval', 'Sync interval (seconds)'], ['cache_ttl', 'Address cache (seconds)']]],
+];
+const ldapBools = new Set(['starttls', 'tls_verify']);
+
+function ldapPasswordHint(x) {
+  return 'Stored: ' + x.value + '. Leave empty to keep it; it is never shown.';
+}
+
+function ldapField(key, label, x) {
+  if (x.secret) {
+    return field(label, key, { type: 'password', autocomplete: 'new-password', hint: ldapPasswordHint(x) });
+  }
+  if (ldapBools.has(key)) {
+    return field(label, key, { type: 'select', value: x.value, options: [['yes', 'yes'], ['no', 'no']], hint: x.help });
+  }
+  return field(label, key, { value: x.value, hint: x.help, inputmode: /^(timeout|pool_size|disabled_mask|sync_interval|cache_ttl)$/.test(key) ? 'numeric' : undefined });
+}
+
+// What the form holds that differs from what was loaded (the preset and a
+// typed password always count).
+function ldapChanges(v, loaded) {
+  const out = {};
+  if (v.preset) out.preset = v.preset;
+  for (const [k, val] of Object.entries(v)) {
+    if (k === 'preset' || !(k in loaded)) continue;
+    if (k === 'bind_password' ? val !== '' : val !== loaded[k].value) out[k] = val;
+  }
+  return out;
+}
+
+async function ldapSave(form, loaded) {
+  const changes = ldapChanges(formValues(form), loaded);
+  if (!Object.keys(changes).length) return 'unchanged';
+  const r = await api('PUT', '/api/v1/ldap', changes);
+  if (r.status !== 200) { showError(form, r.data); return 'error'; }
+  for (const x of r.data.settings) loaded[x.key] = x;
+  const pw = form.querySelector('[name="bind_password"]');
+  pw.value = '';
+  pw.parentElement.querySelector('.hint').textContent = ldapPasswordHint(loaded.bind_password);
+  form.querySelector('[name="preset"]').value = '';
+  for (const [k, x] of Object.entries(loaded)) {
+    const el = form.querySelector('[name="' + k + '"]');
+    if (el && !x.secret) el.value = x.value;
+  }
+  document.getElementById('ldap-state').textContent = ldapStateText(r.data);
+  return 'saved';
+}
+
+function ldapStateText(d) {
+  return d.enabled ? 'LDAP is on: logins and addresses are also looked up in the directory.'
+    : 'LDAP is off (no server URL). Only local accounts can sign in.';
+}
+
+function ldapSettingsForm(d, loaded) {
+  const groups = ldapGroups.map(([title, keys]) => h('fieldset', { class: 'group' }, h('legend', { text: title }),
+    h('div', { class: 'fields' }, keys.filter(([k]) => loaded[k]).map(([k, label]) => ldapField(k, label, loaded[k])))));
+  const preset = field('Apply a preset', 'preset', { type: 'select', value: '',
+    options: [['', 'none (keep the attribute settings)'], ['openldap', 'OpenLDAP (inetOrgPerson, groupOfNames)'],
+      ['ad', 'Active Directory (userPrincipalName, proxyAddresses, memberOf)']],
+    hint: 'Sets the user and group attributes for that kind of server; fields you changed here still win.' });
+  return makeForm('Settings', [preset, ...groups], 'Save settings', async (v, f) => {
+    const r = await ldapSave(f, loaded);
+    if (r === 'saved') toast('LDAP settings saved');
+    else if (r === 'unchanged') toast('Nothing changed');
+  });
+}
+
+function ldapTestCard(settingsForm, loaded) {
+  const out = h('pre', { class: 'report', id: 'ldap-report', role: 'status', 'aria-live': 'polite', hidden: true });
+  const form = makeForm('Test connection', [
+    field('Login to look up (optional)', 'login', { placeholder: 'alice or alice@example.com',
+      hint: 'Connects and binds with the settings above; with a login, also shows what Roost would see for that user. Unsaved changes are saved first.' }),
+  ], 'Test connection', async (v, f) => {
+    out.hidden = false;
+    out.textContent = 'Testing…';
+    const saved = await ldapSave(settingsForm, loaded);
+    if (saved === 'error') { out.textContent = 'The settings were not saved: see the errors above.'; return; }
+    const r = await api('POST', '/api/v1/ldap/test', v.login ? { login: v.login } : {});
+    if (r.status !== 200) { out.textContent = ''; out.hidden = true; return showError(r.data.field === 'urls' ? settingsForm : f, r.data); }
+    out.textContent = (r.data.ok ? 'Connection OK\n' : 'Test failed: ' + r.data.error + '\n') + r.data.report;
+    out.classList.toggle('bad', !r.data.ok);
+  });
+  form.append(out);
+  return form;
+}
+
+function ldapSyncCard(settingsForm) {
+  const out = h('p', { class: 'result', id: 'ldap-sync-result', role: 'status', 'aria-live': 'polite' });
+  const btn = h('button', { type: 'button', text: 'Sync now' });
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    out.textContent = 'Syncing…';
+    try {
+      const r = await api('POST', '/api/v1/ldap/sync', {});
+      if (r.status === 200) {
+        const d = r.data;
+        out.textContent = `Checked ${d.checked} accounts: ${d.updated} updated, ${d.disabled} disabled, ${d.enabled} enabled again.`;
+      } else {
+        out.textContent = 'Sync failed: ' + (r.data.error || 'status ' + r.status);
+      }
+    } finally { btn.disabled = false; }
+  });
+  return h('section', { class: 'card' }, h('h2', { text: 'Sync' }),
+    h('p', { class: 'sub', text: 'Compares every LDAP account with its entry now: accounts whose entry is gone or disabled are disabled (their mail is kept); names and quotas are copied. Runs on its own every sync interval.' }),
+    h('div', { class: 'actions start' }, btn), out);
+}
+
+async function showLdap() {
+  const r = await api('GET', '/api/v1/ldap');
+  if (r.status !== 200) return page('LDAP directory', h('p', { class: 'error', text: r.data.error }));
+  const loaded = {};
+  for (const x of r.data.settings) loaded[x.key] = x;
+  const settings = ldapSettingsForm(r.data, loaded);
+  page('LDAP directory', h('p', { class: 'sub', id: 'ldap-state', text: ldapStateText(r.data) }),
+    settings, ldapTestCard(settings, loaded), ldapSyncCard(settings));
+}
+
 // ---- my account ----
 
 async function showMe() {
@@ -586,7 +720,7 @@ async function showMe() {
 // ---- routing ----
 
 const screens = { '#/dashboard': showDashboard, '#/domains': showDomains, '#/accounts': showAccounts,
-  '#/aliases': showAliases, '#/queue': showQueue, '#/me': showMe };
+  '#/aliases': showAliases, '#/queue': showQueue, '#/ldap': showLdap, '#/me': showMe };
 
 function route() {
   const hash = location.hash;
