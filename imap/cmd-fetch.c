@@ -499,7 +499,7 @@ static void fetch_write_flags(struct imap_session *s, const struct store_entry *
 {
 	struct buf f;
 	buf_init(&f, BUF_NO_LIMIT);
-	imap_flags_format(e->flags, e->keywords, &f);
+	imap_view_flags_format(s, e, &f);
 	imap_printf(s, "FLAGS %s", buf_cstr(&f));
 	buf_free(&f);
 }

@@ -90,15 +90,26 @@ static void search_multirange(const uint32_t *uids, size_t n, struct buf *out)
 	buf_append_char(out, '}');
 }
 
+/* The view's messages that are \Recent in this session. */
+static int search_recent(const struct imap_session *s, struct buf *out)
+{
+	uint32_t *uids = xcalloc(s->view.count + 1, sizeof(*uids));
+	size_t n = 0;
+	for (size_t i = 0; i < s->view.count; i++)
+		if (imap_recent_has(s, s->view.entries[i].uid))
+			uids[n++] = s->view.entries[i].uid;
+	search_multirange(uids, n, out);
+	free(uids);
+	return 0;
+}
+
 static int search_resolve_uids(void *ctx, enum imap_skey_type kind, const char *set,
                                struct buf *out)
 {
 	struct imap_cmd *cmd = ctx;
 	struct imap_seqset ss = {0};
-	if (kind == SKEY_RECENT) { /* the view keeps no \Recent: none is */
-		buf_append_str(out, "{}");
-		return 0;
-	}
+	if (kind == SKEY_RECENT)
+		return search_recent(cmd->s, out);
 	if (kind == SKEY_SAVED)
 		ss.saved = true;
 	else if (imap_seqset_parse(set, strlen(set), cmd->arena, &ss) < 0)
@@ -111,6 +122,30 @@ static int search_resolve_uids(void *ctx, enum imap_skey_type kind, const char *
 	free(uids);
 	free(idx);
 	return 0;
+}
+
+/* A substring search is planned with sequential scans made unattractive:
+ * the planner overestimates a trigram index scan when one of the string's
+ * trigrams is frequent, and reading every message instead costs ten times
+ * as much (the bench: 1.7 s instead of 0.2 s on 100,000 messages). Without
+ * a usable index the plan is the same as before. SET LOCAL ends with the
+ * transaction, so the pooled connection keeps its settings. */
+static PGresult *search_exec(PGconn *conn, const char *sql, bool substring, int nparams,
+                             const char *const *params)
+{
+	if (!substring)
+		return db_exec(conn, sql, nparams, params);
+	if (db_begin(conn) < 0)
+		return NULL;
+	PGresult *set = db_exec(conn, "SET LOCAL enable_seqscan = off", 0, NULL);
+	PGresult *r = set != NULL ? db_exec(conn, sql, nparams, params) : NULL;
+	PQclear(set);
+	if (r == NULL || db_commit(conn) < 0) {
+		db_rollback(conn);
+		PQclear(r);
+		return NULL;
+	}
+	return r;
 }
 
 int imap_search_run(struct imap_cmd *cmd, PGconn *conn, const struct imap_search_prog *prog,
@@ -141,7 +176,7 @@ int imap_search_run(struct imap_cmd *cmd, PGconn *conn, const struct imap_search
 	params[0] = arena_printf(cmd->arena, "%lld", (long long)s->view.mailbox_id);
 	params[1] = arena_printf(cmd->arena, "%u", maxuid);
 	memcpy(params + 2, sql.params, (size_t)sql.nparams * sizeof(params[0]));
-	*res_r = db_exec(conn, buf_cstr(&q), sql.nparams + 2, params);
+	*res_r = search_exec(conn, buf_cstr(&q), sql.substring, sql.nparams + 2, params);
 	buf_free(&q);
 	imap_search_sql_free(&sql);
 	return *res_r == NULL ? -2 : 0;

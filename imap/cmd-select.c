@@ -86,7 +86,7 @@ static void send_state(struct imap_session *s, const struct store_mailbox *mb)
 	send_flags(s, v->readonly);
 	imap_untagged(s, "%zu EXISTS", v->count);
 	if (!rev2) {
-		imap_untagged(s, "0 RECENT");
+		imap_untagged(s, "%zu RECENT", imap_recent_count(s));
 		for (size_t i = 0; i < v->count; i++) {
 			if ((v->entries[i].flags & STORE_FLAG_SEEN) == 0) {
 				imap_untagged(s, "OK [UNSEEN %zu] First unseen", i + 1);
@@ -186,6 +186,8 @@ int imap_cmd_select(struct imap_cmd *cmd)
 	enum store_err e = open_view(s, conn, name, &mb);
 	if (e == STORE_OK) {
 		s->view.readonly = strcmp(cmd->name, "EXAMINE") == 0;
+		if (s->view.count > 0)
+			imap_recent_claim(s, conn, s->view.entries[s->view.count - 1].uid);
 		send_state(s, &mb);
 		if (send_qresync(s, conn, &q) < 0)
 			e = STORE_ETEMP;

@@ -2,6 +2,8 @@
  * 7162 HIGHESTMODSEQ, RFC 7889 APPENDLIMIT), also used by LIST-STATUS. */
 #include "imap-private.h"
 
+#include "log.h"
+
 #include <string.h>
 
 static const struct {
@@ -70,8 +72,11 @@ void imap_status_send(struct imap_session *s, PGconn *conn, const struct store_m
 	buf_init(&b, BUF_NO_LIMIT);
 	if (items & IMAP_STATUS_MESSAGES)
 		buf_printf(&b, " MESSAGES %llu", (unsigned long long)mb->messages);
+	uint64_t recent = 0;
+	if ((items & IMAP_STATUS_RECENT) && imap_recent_unclaimed(conn, mb->id, &recent) < 0)
+		log_warn("event=imap_status_recent_failed mailbox=%lld", (long long)mb->id);
 	if (items & IMAP_STATUS_RECENT)
-		buf_append_str(&b, " RECENT 0");
+		buf_printf(&b, " RECENT %llu", (unsigned long long)recent);
 	if (items & IMAP_STATUS_UIDNEXT)
 		buf_printf(&b, " UIDNEXT %u", mb->uidnext);
 	if (items & IMAP_STATUS_UIDVALIDITY)

@@ -50,6 +50,10 @@ enum imap_state {
 #define IMAP_EXT_REV2      0x04u /* IMAP4rev2 behaviour (RFC 9051) */
 #define IMAP_EXT_UTF8      0x08u /* UTF8=ACCEPT: mailbox names in UTF-8 */
 
+struct imap_recent_range {
+	uint32_t lo, hi; /* UIDs lo + 1 to hi */
+};
+
 /* The session's picture of the selected mailbox (RFC 3501 section 2.3.1.2
  * and 7.4.1). entries[i] is message sequence number i + 1, ascending by
  * UID; it changes only in imap_view_sync() and in the commands that report
@@ -70,6 +74,10 @@ struct imap_view {
 	 * never shows one the client was not told of first. */
 	char **keywords;
 	size_t nkeywords;
+	/* \Recent (imap-recent.c): the UID ranges (lo, hi] this session
+	 * claimed, ascending (read-only: the ones it saw unclaimed). */
+	struct imap_recent_range *recent;
+	size_t nrecent;
 };
 
 /* COMPRESS=DEFLATE (cmd-compress.c) puts a filter between the session and
@@ -434,6 +442,27 @@ void imap_view_expunged(struct imap_session *s, const uint32_t *uids, size_t n);
 void imap_uidset_format(const uint32_t *uids, size_t n, struct buf *b);
 /* Closes the view (unsubscribes); state goes back to IMAP_STATE_AUTH. */
 void imap_view_close(struct imap_session *s);
+
+/* ---- \Recent (imap-recent.c; IMAP4rev1 only, RFC 9051 dropped it) ---- */
+
+/* Claims the messages of the selected mailbox up to UID upto that no
+ * session has claimed (mailboxes.recent_uid, one atomic UPDATE): they are
+ * \Recent in this session only. A read-only view claims nothing and shows
+ * the unclaimed ones. Nothing for an IMAP4rev2 session. -1 on a database
+ * failure (logged; the messages are then simply not recent here). */
+int imap_recent_claim(struct imap_session *s, PGconn *conn, uint32_t upto);
+/* Whether uid is \Recent in this session. */
+bool imap_recent_has(const struct imap_session *s, uint32_t uid);
+/* Messages of the view that are \Recent in this session. */
+size_t imap_recent_count(const struct imap_session *s);
+/* "(\Seen ... \Recent)": imap_flags_format() plus \Recent when due. */
+void imap_view_flags_format(const struct imap_session *s, const struct store_entry *e,
+                            struct buf *out);
+/* STATUS RECENT: messages of the mailbox no session has claimed. -1 on a
+ * database failure. */
+int imap_recent_unclaimed(PGconn *conn, int64_t mailbox_id, uint64_t *n_r);
+/* "* n RECENT" for an IMAP4rev1 session. */
+void imap_recent_send(struct imap_session *s);
 
 /* Saves a SEARCH result for "$" (takes ownership of uids). */
 void imap_searchres_set(struct imap_session *s, uint32_t *uids, size_t n);

@@ -137,6 +137,7 @@ struct imap_search_sql {
 	const char *params[IMAP_SEARCH_MAX_PARAMS];
 	int nparams;
 	bool needs_messages; /* the condition refers to m */
+	bool substring;      /* BODY or TEXT: best run with the trigram indexes */
 	struct arena *arena; /* parameter strings */
 };
 

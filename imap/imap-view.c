@@ -84,6 +84,7 @@ void imap_view_close(struct imap_session *s)
 	for (size_t i = 0; i < v->nkeywords; i++)
 		free(v->keywords[i]);
 	free(v->keywords);
+	free(v->recent);
 	free(v->entries);
 	free(v->name);
 	if (v->sub != NULL)
@@ -213,7 +214,7 @@ void imap_send_fetch_flags(struct imap_session *s, size_t idx, bool with_uid)
 	if (with_uid)
 		buf_printf(&b, "UID %u ", e->uid);
 	buf_append_str(&b, "FLAGS ");
-	imap_flags_format(e->flags, e->keywords, &b);
+	imap_view_flags_format(s, e, &b);
 	if ((s->enabled & IMAP_EXT_CONDSTORE) != 0)
 		buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)e->modseq);
 	buf_append_str(&b, ")\r\n");
@@ -343,8 +344,10 @@ static void apply_entries(struct imap_session *s, struct store_entry *changed, s
 		c->keywords = NULL;
 		imap_send_fetch_flags(s, (size_t)k, false);
 	}
-	if (v->count != before)
+	if (v->count != before) {
 		imap_untagged(s, "%zu EXISTS", v->count);
+		imap_recent_send(s);
+	}
 }
 
 static bool sync_wanted(struct imap_session *s, bool force)
@@ -369,6 +372,17 @@ static enum store_err sync_load(PGconn *conn, struct imap_session *s, bool no_ex
 	return e;
 }
 
+/* The new messages about to be announced become \Recent here unless
+ * another session announced them first (RFC 3501 2.3.2). */
+static void sync_claim_recent(struct imap_session *s, PGconn *conn,
+                              const struct store_entry *changed, size_t n)
+{
+	const struct imap_view *v = &s->view;
+	uint32_t last = v->count > 0 ? v->entries[v->count - 1].uid : 0;
+	if (n > 0 && changed[n - 1].uid > last)
+		imap_recent_claim(s, conn, changed[n - 1].uid);
+}
+
 int imap_view_sync(struct imap_session *s, bool no_expunge, bool force)
 {
 	struct imap_view *v = &s->view;
@@ -382,6 +396,8 @@ int imap_view_sync(struct imap_session *s, bool no_expunge, bool force)
 	uint32_t *gone = NULL;
 	size_t n = 0, ngone = 0;
 	enum store_err e = sync_load(conn, s, no_expunge, &mb, &changed, &n, &gone, &ngone);
+	if (e == STORE_OK)
+		sync_claim_recent(s, conn, changed, n);
 	db_pool_return(s->srv->pool, &conn);
 	if (e == STORE_ENOTFOUND) {
 		/* Another session deleted it: nothing sensible is left to show. */

@@ -1,15 +1,22 @@
 /* search-sql.c - a search program as ONE parameterised SQL condition over
  * mailbox_entries e JOIN messages m.
  *
- * BODY and TEXT: the GIN index on messages.search narrows the candidates
- * to messages holding every word of the string as a word or word prefix
- * (the string's own lexemes from the same 'simple' parser, each as
- * 'lexeme':*); messages the indexer has not reached yet (search IS NULL,
- * migration 009, a partial index) are candidates too. Then the RFC's
- * meaning, a case-insensitive substring, is checked on the decoded text
- * stored at delivery (messages.search_text). A string without an ASCII
- * letter or digit cannot be narrowed and is checked by substring alone.
- * TEXT checks the header fields as well. */
+ * BODY and TEXT mean a case-insensitive substring (RFC 3501 6.4.4, RFC 9051
+ * 6.4.4.1) of the decoded text stored at delivery (messages.search_text;
+ * TEXT also of the header fields): an exact-case LIKE, else the string as
+ * a literal case-insensitive regular expression ("***=" prefix; a letter
+ * matches its upper and lower case forms of the database's LC_CTYPE).
+ *
+ * The full-text vector (messages.search) is not used to narrow: it cannot
+ * be done soundly. A string may begin or end inside a word, and the
+ * 'simple' parser leaves whole runs of text out of the vector (anything
+ * inside "<...>" is taken for a tag), so even a whole word of the string
+ * can be missing from the vector of a message that holds it. Instead the
+ * patterns are plain parameters, which PostgreSQL plans as constants:
+ * where migration 010 could create the pg_trgm GIN indexes on search_text
+ * and headers, both tests use them (the trigrams give candidates and the
+ * executor rechecks each, so the answer stays exact); elsewhere every
+ * message of the mailbox is read. */
 #include "imap-search.h"
 
 #include "arena.h"
@@ -57,55 +64,51 @@ static int sqlb_expr(struct sqlb *b, const char *pre, const char *v, const char 
 	return 0;
 }
 
-static bool sql_narrowable(const char *s)
+/* The string as a LIKE pattern matching it anywhere: its own "\\", "%"
+ * and "_" escaped. */
+static const char *sql_like_pattern(struct arena *a, const char *str)
 {
-	for (; *s != '\0'; s++)
-		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9'))
-			return true;
-	return false;
+	struct buf p;
+	buf_init(&p, BUF_NO_LIMIT);
+	buf_append_char(&p, '%');
+	for (; *str != '\0'; str++) {
+		if (*str == '\\' || *str == '%' || *str == '_')
+			buf_append_char(&p, '\\');
+		buf_append_char(&p, *str);
+	}
+	buf_append_char(&p, '%');
+	const char *r = arena_strdup(a, buf_cstr(&p));
+	buf_free(&p);
+	return r;
 }
 
-/* The string's lexemes as a prefix tsquery ('a':* & 'b':*), built by
- * PostgreSQL's parser so that it splits words the way delivery did. */
-#define SQL_TSQUERY                                                                                \
-	"(SELECT to_tsquery('simple', string_agg('''' || replace(replace(l, '\\', '\\\\'), "       \
-	"'''', '''''') || ''':*', ' & ')) FROM unnest(tsvector_to_array("                          \
-	"to_tsvector('simple', $%d::text))) AS l)"
-
-/* The substring test as ILIKE (cheaper than lower() and strpos() on long
- * text) with the string's wildcards escaped. */
-#define SQL_ILIKE_PAT                                                                              \
-	"('%%' || replace(replace(replace($%d::text, '\\', '\\\\'), '%%', '\\%%'), '_', "          \
-	"'\\_') || '%%')"
-
-/* True when the string is one whole token of the parser: then a message
- * whose vector holds a word starting with it holds it as a substring, and
- * the index answer needs no check on the text. */
-#define SQL_ONE_TOKEN                                                                              \
-	"(SELECT count(*) = 1 AND bool_and(l = lower($%d::text)) FROM unnest(tsvector_to_array("   \
-	"to_tsvector('simple', $%d::text))) AS l)"
+/* One column: the exact-case LIKE first, cheap, and true for most matches;
+ * then the case-insensitive test as an ARE of the literal string ("***="),
+ * which costs a fraction of ILIKE (that lowercases the whole text first).
+ * Both forms can use a trigram index. */
+static void sqlb_text_col(struct buf *w, const char *col, int like, int re)
+{
+	buf_printf(w, "%s LIKE $%d::text OR %s ~* $%d::text", col, like, col, re);
+}
 
 static int sqlb_text(struct sqlb *b, const struct imap_skey *k)
 {
 	b->s->needs_messages = true;
-	int n = sqlb_param(b, k->str);
-	if (n < 0) {
+	b->s->substring = true;
+	int like = sqlb_param(b, sql_like_pattern(b->s->arena, k->str));
+	int re = sqlb_param(b, arena_printf(b->s->arena, "***=%s", k->str));
+	if (like < 0 || re < 0) {
 		b->error = "Too many search keys";
 		return -1;
 	}
 	struct buf *w = &b->s->where;
-	buf_append_str(w, "(");
-	if (sql_narrowable(k->str)) {
-		buf_printf(w, "(m.search IS NULL OR m.search @@ " SQL_TSQUERY ") AND ", n);
-		buf_printf(w, "((m.search IS NOT NULL AND " SQL_ONE_TOKEN ") OR ", n, n);
-	} else {
-		buf_append_str(w, "(");
+	buf_append_char(w, '(');
+	sqlb_text_col(w, "m.search_text", like, re);
+	if (k->type == SKEY_TEXT) {
+		buf_append_str(w, " OR ");
+		sqlb_text_col(w, "m.headers", like, re);
 	}
-	buf_printf(w, "m.search_text ILIKE " SQL_ILIKE_PAT, n);
-	if (k->type == SKEY_TEXT)
-		buf_printf(w, " OR m.headers ILIKE " SQL_ILIKE_PAT, n);
-	buf_append_str(w, "))");
+	buf_append_char(w, ')');
 	return 0;
 }
 
@@ -257,6 +260,7 @@ int imap_search_sql_build(const struct imap_search_prog *prog,
 	buf_reset(&s->where);
 	s->nparams = 0;
 	s->needs_messages = false;
+	s->substring = false;
 	if (sqlb_key(&b, prog->root) < 0) {
 		*error_r = b.error;
 		return -1;

@@ -5,7 +5,7 @@ import base64
 import imaplib
 import uuid
 
-from test_imap_common import account, deliver  # noqa: F401  (re-exported)
+from test_imap_common import account, claim_recent, deliver  # noqa: F401  (re-exported)
 
 
 def login(srv, addr, password, select="INBOX"):
@@ -21,6 +21,7 @@ def filled(srv, messages):
     addr, pw = account(srv)
     for msg in messages:
         deliver(srv, addr, msg)
+    claim_recent(srv, addr)
     return addr, pw
 
 

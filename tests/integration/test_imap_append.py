@@ -32,7 +32,7 @@ def test_append_to_selected_mailbox_reports_exists(server):
     assert r.line() == "+ Ready for literal data"
     r.send(body + "\r\n")
     lines, t = r.until("a2")
-    assert lines == ["* 1 EXISTS"]
+    assert lines == ["* 1 EXISTS", "* 1 RECENT"]
     assert re.match(r"a2 OK \[APPENDUID \d+ 1\] APPEND completed", t)
     r.close()
 

@@ -34,11 +34,21 @@ def deliver(srv, addr, text):
     srv.cli("deliver", addr, input=text, check=True)
 
 
+def claim_recent(srv, addr):
+    """Makes the account's messages as if a session had already seen them:
+    none is \\Recent (RFC 3501 2.3.2) in later sessions, so tests that are
+    not about \\Recent see plain flags."""
+    srv.psql("UPDATE mailboxes SET recent_uid = uidnext - 1 WHERE account_id = "
+             "(SELECT id FROM accounts WHERE address = '%s')" % addr)
+
+
 def filled(srv, n):
-    """A new account with n messages in INBOX (message(0) .. message(n - 1))."""
+    """A new account with n messages in INBOX (message(0) .. message(n - 1)),
+    none of them \\Recent."""
     addr, pw = account(srv)
     for i in range(n):
         deliver(srv, addr, message(i))
+    claim_recent(srv, addr)
     return addr, pw
 
 

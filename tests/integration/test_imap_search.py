@@ -1,6 +1,7 @@
 """IMAP SEARCH / UID SEARCH (RFC 3501/9051 6.4.4) with every key, CHARSET,
 ESEARCH (RFC 4731), SEARCHRES (RFC 5182), CONDSTORE MODSEQ (RFC 7162), the
-full-text narrowing of BODY/TEXT that keeps substring meaning, and
+substring meaning of BODY/TEXT (inside words, across words, any case, UTF-8),
+indexed or not yet, and
 malformed programs (each followed by a check that the server serves)."""
 import datetime
 import re
@@ -108,6 +109,15 @@ CASES = [
     (["BODY", '"fox brown"'], []),          # words present, substring absent
     (["BODY", "needle-word"], [2]),
     (["BODY", "nomatchatall"], []),
+    (["BODY", "uick"], [3]),             # begins inside a word
+    (["BODY", "ick"], [3]),              # inside a word
+    (["BODY", '"ick bro"'], [3]),        # across words, both ends inside one
+    (["BODY", '"OWN FOX JUM"'], [3]),
+    (["BODY", "eedle-wo"], [2]),
+    (["BODY", '"ILLER TEXT LI"'], [4]),
+    (["BODY", '"%"'], []),               # ILIKE's wildcards are literal
+    (["BODY", "_"], []),
+    (["TEXT", "arol@example.ne"], [3]),  # inside a header's word
     (["TEXT", "lazy"], [3]),
     (["TEXT", "carol"], [3]),            # a header
     (["TEXT", "filler"], [4]),
@@ -169,6 +179,35 @@ def test_charset(box):
     typ, data = m.search("UTF-8", "BODY")
     assert typ == "OK" and data[0] == b"2"
     assert search(m, "ALL", charset="US-ASCII") == [1, 2, 3, 4]
+    m.logout()
+
+
+def test_substring_utf8(box):
+    """Substrings of UTF-8 text, case-insensitively, in indexed messages."""
+    srv, addr, pw = box
+    m = login(srv, addr, pw)
+    for needle in ["ÖLN", "rüß", "ÜßE AUS K", "Grüße aus Köln"]:
+        m.literal = needle.encode()
+        typ, data = m.search("UTF-8", "BODY")
+        assert typ == "OK" and data[0] == b"2", needle
+    m.literal = "öln".encode()
+    typ, data = m.search("UTF-8", "TEXT")
+    assert typ == "OK" and data[0] == b"2"
+    m.logout()
+
+
+def test_substring_in_words_the_full_text_parser_drops(server):
+    """Words the full-text parser leaves out of the vector (inside "<...>",
+    which it takes for a tag) are still found: the index does not decide."""
+    addr, pw = filled(server, [simple(1, body="see <b hidden words> hello there\n"),
+                               simple(2, body="nothing here\n")])
+    wait_indexed(server, addr)
+    m = login(server, addr, pw)
+    assert search(m, "BODY", "hidden") == [1]
+    assert search(m, "BODY", '"b hidden wo"') == [1]
+    assert search(m, "BODY", "ell") == [1]
+    assert search(m, "TEXT", '"LLO THE"') == [1]
+    assert search(m, "BODY", "here") == [1, 2]
     m.logout()
 
 
