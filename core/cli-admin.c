@@ -73,7 +73,8 @@ int cli_domain(const struct cli_args *args, const char *verb)
 			printf("domain %s added\n", args->argv[0]);
 	} else {
 		bool force = cli_opt(args, "force") != NULL;
-		status = cli_dir_status(directory_domain_remove(d.dir, args->argv[0], force, err), err);
+		status =
+		    cli_dir_status(directory_domain_remove(d.dir, args->argv[0], force, err), err);
 		if (status == 0)
 			printf("domain %s removed\n", args->argv[0]);
 	}
@@ -96,8 +97,8 @@ static int cli_user_list(struct directory *dir, const char *domain)
 		else
 			size_format(accts[i].quota_bytes, quota, sizeof(quota));
 		snprintf(used, sizeof(used), "%llu", (unsigned long long)accts[i].used_bytes);
-		printf("%s\t%s\tquota=%s\tused=%s%s%s%s\n", accts[i].address,
-		       accts[i].display_name, quota, used, accts[i].is_admin ? "\tadmin" : "",
+		printf("%s\t%s\tquota=%s\tused=%s%s%s%s\n", accts[i].address, accts[i].display_name,
+		       quota, used, accts[i].is_admin ? "\tadmin" : "",
 		       accts[i].disabled ? "\tdisabled" : "", accts[i].ldap ? "\tldap" : "");
 	}
 	free(accts);
@@ -124,8 +125,8 @@ static int cli_user_add(struct directory *dir, const struct cli_args *args)
 	if (password == NULL)
 		return 1;
 	char err[DIR_ERROR_SIZE] = "";
-	enum directory_err e = directory_account_add(dir, address, password,
-						     cli_opt(args, "name"), NULL, err);
+	enum directory_err e =
+	    directory_account_add(dir, address, password, cli_opt(args, "name"), NULL, err);
 	explicit_bzero(password, strlen(password));
 	free(password);
 	if (e == DIR_OK && quota != 0)
@@ -200,12 +201,14 @@ int cli_alias(const struct cli_args *args, const char *verb)
 		status = cli_alias_list(d.dir, args->argc > 0 ? args->argv[0] : NULL);
 	} else if (strcmp(verb, "add") == 0) {
 		status = cli_dir_status(directory_alias_add(d.dir, args->argv[0],
-							    (const char *const *)args->argv + 1,
-							    (size_t)args->argc - 1, err), err);
+		                                            (const char *const *)args->argv + 1,
+		                                            (size_t)args->argc - 1, err),
+		                        err);
 		if (status == 0)
 			printf("alias %s added\n", args->argv[0]);
 	} else {
-		status = cli_dir_status(directory_alias_remove(d.dir, args->argv[0], NULL, 0, err), err);
+		status =
+		    cli_dir_status(directory_alias_remove(d.dir, args->argv[0], NULL, 0, err), err);
 		if (status == 0)
 			printf("alias %s removed\n", args->argv[0]);
 	}
@@ -220,9 +223,11 @@ int cli_admin(const struct cli_args *args, const char *verb)
 		return 1;
 	char err[DIR_ERROR_SIZE] = "";
 	bool grant = strcmp(verb, "add") == 0;
-	int status = cli_dir_status(directory_account_set_admin(d.dir, args->argv[0], grant, err), err);
+	int status =
+	    cli_dir_status(directory_account_set_admin(d.dir, args->argv[0], grant, err), err);
 	if (status == 0)
-		printf("%s %s the administrator role\n", args->argv[0], grant ? "now has" : "no longer has");
+		printf("%s %s the administrator role\n", args->argv[0],
+		       grant ? "now has" : "no longer has");
 	cli_dir_close(&d);
 	return status;
 }

@@ -19,10 +19,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define EX_DATAERR 65
-#define EX_NOUSER 67
+#define EX_DATAERR   65
+#define EX_NOUSER    67
 #define EX_CANTCREAT 73
-#define EX_TEMPFAIL 75
+#define EX_TEMPFAIL  75
 
 static int deliver_read_stdin(struct store_incoming *in)
 {
@@ -48,18 +48,20 @@ static int deliver_read_stdin(struct store_incoming *in)
 
 /* Adds each distinct local account of every address to *targets. */
 static int deliver_resolve(struct directory *dir, const struct cli_args *args,
-			   struct store_target **targets, size_t *n)
+                           struct store_target **targets, size_t *n)
 {
 	for (int i = 0; i < args->argc; i++) {
-		struct directory_resolution r = { 0 };
+		struct directory_resolution r = {0};
 		char err[DIR_ERROR_SIZE] = "";
 		enum directory_err e = directory_resolve(dir, args->argv[i], &r, err);
 		if (e == DIR_OK && r.naccounts == 0) {
 			e = DIR_ENOTFOUND;
-			snprintf(err, sizeof(err), "%s delivers only to remote addresses", args->argv[i]);
+			snprintf(err, sizeof(err), "%s delivers only to remote addresses",
+			         args->argv[i]);
 		}
 		if (e != DIR_OK) {
-			cli_error("%s: %s", args->argv[i], err[0] != '\0' ? err : directory_err_str(e));
+			cli_error("%s: %s", args->argv[i],
+			          err[0] != '\0' ? err : directory_err_str(e));
 			directory_resolution_free(&r);
 			return e == DIR_ETEMP ? EX_TEMPFAIL : EX_NOUSER;
 		}
@@ -70,7 +72,7 @@ static int deliver_resolve(struct directory *dir, const struct cli_args *args,
 			if (seen)
 				continue;
 			*targets = xreallocarray(*targets, *n + 1, sizeof(**targets));
-			(*targets)[(*n)++] = (struct store_target){ .account_id = r.accounts[j] };
+			(*targets)[(*n)++] = (struct store_target){.account_id = r.accounts[j]};
 		}
 		directory_resolution_free(&r);
 	}
@@ -80,16 +82,21 @@ static int deliver_resolve(struct directory *dir, const struct cli_args *args,
 static int deliver_status(enum store_err e)
 {
 	switch (e) {
-	case STORE_OK: return 0;
-	case STORE_EQUOTA: return EX_CANTCREAT;
-	case STORE_ENOTFOUND: return EX_NOUSER;
-	case STORE_EINVALID: return EX_DATAERR;
-	default: return EX_TEMPFAIL;
+	case STORE_OK:
+		return 0;
+	case STORE_EQUOTA:
+		return EX_CANTCREAT;
+	case STORE_ENOTFOUND:
+		return EX_NOUSER;
+	case STORE_EINVALID:
+		return EX_DATAERR;
+	default:
+		return EX_TEMPFAIL;
 	}
 }
 
-static int deliver_store(struct cli_db *db, struct store_incoming *in,
-			 struct store_target *targets, size_t n)
+static int deliver_store(struct cli_db *db, struct store_incoming *in, struct store_target *targets,
+                         size_t n)
 {
 	PGconn *conn = db_pool_borrow(db->pool, 10000);
 	if (conn == NULL) {
@@ -110,7 +117,7 @@ static int deliver_store(struct cli_db *db, struct store_incoming *in,
 			       targets[i].uidvalidity_r);
 		} else {
 			cli_error("account %lld: %s", (long long)targets[i].account_id,
-				  store_err_str(targets[i].result));
+			          store_err_str(targets[i].result));
 			if (status == 0)
 				status = deliver_status(targets[i].result);
 		}

@@ -62,10 +62,10 @@ static int cli_db_connect(struct cli_db *db, unsigned pool_size)
 	if (dsn[0] == '\0') {
 		const char *bindir = config_str(db->cfg, CFG_DATABASE_PG_BINDIR);
 		struct pgmanaged_opts opts = {
-			.data_dir = db->data_dir,
-			.bindir = bindir,
-			.run_as = config_str(db->cfg, CFG_SERVER_USER),
-			.quiet = pool_size == CLI_POOL_SIZE,
+		    .data_dir = db->data_dir,
+		    .bindir = bindir,
+		    .run_as = config_str(db->cfg, CFG_SERVER_USER),
+		    .quiet = pool_size == CLI_POOL_SIZE,
 		};
 		if (pgmanaged_start(&opts, &db->pg, &err) < 0) {
 			cli_error("managed PostgreSQL: %s", err);
@@ -105,8 +105,8 @@ static int cli_db_migrate(struct cli_db *db, bool verbose)
 	return r;
 }
 
-static int cli_db_open_sized(const struct cli_args *args, struct cli_db *db,
-			     unsigned pool_size, bool verbose_migrate)
+static int cli_db_open_sized(const struct cli_args *args, struct cli_db *db, unsigned pool_size,
+                             bool verbose_migrate)
 {
 	memset(db, 0, sizeof(*db));
 	if (cli_load_config(args, &db->cfg) < 0)
@@ -186,7 +186,7 @@ static int serve_after_bind(void *arg)
 	if (serve_modules_start(s) < 0)
 		return -1;
 	log_info("event=ready version=%s hostname=%s data_dir=%s uid=%u", ROOST_VERSION,
-		 config_str(s->db.cfg, CFG_SERVER_HOSTNAME), s->db.data_dir, (unsigned)geteuid());
+	         config_str(s->db.cfg, CFG_SERVER_HOSTNAME), s->db.data_dir, (unsigned)geteuid());
 	return 0;
 }
 
@@ -227,8 +227,8 @@ static int serve_healthz(struct http_request *req, struct http_response *resp, v
 	}
 	char json[256];
 	snprintf(json, sizeof(json), "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%lld}\n",
-		 ok ? "ok" : "database unavailable", ROOST_VERSION,
-		 (long long)(time(NULL) - s->started));
+	         ok ? "ok" : "database unavailable", ROOST_VERSION,
+	         (long long)(time(NULL) - s->started));
 	http_response_json(resp, ok ? 200 : 503, json);
 	return 0;
 }
@@ -313,9 +313,8 @@ static void serve_teardown(struct serve_ctx *s)
 	cli_db_close(&s->db);
 }
 
-
 static const struct http_route serve_routes[] = {
-	{ "GET", "/healthz", serve_healthz, HTTP_ROUTE_NO_BODY },
+    {"GET", "/healthz", serve_healthz, HTTP_ROUTE_NO_BODY},
 };
 
 static int serve_http_setup(struct serve_ctx *s)
@@ -354,26 +353,29 @@ static int serve_http_setup(struct serve_ctx *s)
 	return 0;
 }
 
-#define SERVE_HTTP_BUSY \
-	"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
+#define SERVE_HTTP_BUSY                                                                            \
+	"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 5\r\nConnection: "  \
+	"close\r\n\r\n"
 
-static void serve_add(struct serve_ctx *s, const char *name, enum config_key key,
-		      bool implicit_tls, void (*session)(struct conn *, void *),
-		      const char *busy, void *ctx)
+static void serve_add(struct serve_ctx *s, const char *name, enum config_key key, bool implicit_tls,
+                      void (*session)(struct conn *, void *), const char *busy, void *ctx)
 {
 	if (config_str(s->db.cfg, key)[0] == '\0')
 		return;
 	assert(s->nprotos < sizeof(s->protos) / sizeof(s->protos[0]));
-	s->protos[s->nprotos++] = (struct server_protocol){ name, key, implicit_tls, session, busy, ctx };
+	s->protos[s->nprotos++] =
+	    (struct server_protocol){name, key, implicit_tls, session, busy, ctx};
 }
 
 /* A configured listener whose protocol this build does not serve is not
  * bound: say so instead of accepting connections nobody answers. */
 __attribute__((unused)) static void serve_not_served(const struct config *cfg, enum config_key key,
-						   const char *name)
+                                                     const char *name)
 {
 	if (config_str(cfg, key)[0] != '\0')
-		log_info("event=listener_not_bound proto=%s reason=\"protocol not in this version\"", name);
+		log_info(
+		    "event=listener_not_bound proto=%s reason=\"protocol not in this version\"",
+		    name);
 }
 
 static int serve_modules_setup(struct serve_ctx *s)
@@ -386,11 +388,11 @@ static int serve_modules_setup(struct serve_ctx *s)
 		return -1;
 	}
 	serve_add(s, "smtp", CFG_LISTEN_SMTP, false, smtp_session, SMTP_BUSY_REPLY,
-		  smtp_server_listener_ctx(s->smtp, SMTP_LISTENER_MX));
+	          smtp_server_listener_ctx(s->smtp, SMTP_LISTENER_MX));
 	serve_add(s, "submission", CFG_LISTEN_SUBMISSION, false, smtp_session, SMTP_BUSY_REPLY,
-		  smtp_server_listener_ctx(s->smtp, SMTP_LISTENER_SUBMISSION));
+	          smtp_server_listener_ctx(s->smtp, SMTP_LISTENER_SUBMISSION));
 	serve_add(s, "submissions", CFG_LISTEN_SUBMISSIONS, true, smtp_session, SMTP_BUSY_REPLY,
-		  smtp_server_listener_ctx(s->smtp, SMTP_LISTENER_SUBMISSIONS));
+	          smtp_server_listener_ctx(s->smtp, SMTP_LISTENER_SUBMISSIONS));
 #else
 	serve_not_served(cfg, CFG_LISTEN_SMTP, "smtp");
 	serve_not_served(cfg, CFG_LISTEN_SUBMISSION, "submission");
@@ -457,8 +459,9 @@ static int serve_run(struct serve_ctx *s)
 	serve_add(s, "https", CFG_LISTEN_HTTPS, true, http_session, SERVE_HTTP_BUSY, s->https);
 	if (s->http_redirect != NULL)
 		serve_add(s, "http", CFG_LISTEN_HTTP, false, http_session, SERVE_HTTP_BUSY,
-			  s->http_redirect);
-	struct server_hooks hooks = { .after_bind = serve_after_bind, .reload = serve_reload, .arg = s };
+		          s->http_redirect);
+	struct server_hooks hooks = {
+	    .after_bind = serve_after_bind, .reload = serve_reload, .arg = s};
 	const char *err = NULL;
 	if (server_run(s->db.cfg, s->protos, s->nprotos, &hooks, &err) < 0) {
 		cli_error("%s", err);

@@ -16,8 +16,8 @@ struct pgmanaged;
 #define CLI_MAX_OPTS 8
 
 struct cli_args {
-	const char *command;     /* "user add" */
-	int argc;                /* positional arguments only */
+	const char *command; /* "user add" */
+	int argc;            /* positional arguments only */
 	char **argv;
 	const char *config_file; /* NULL: the default search */
 	/* Options the command's table row allows ("--name VALUE", "--force"). */
@@ -35,7 +35,7 @@ struct cli_db {
 	struct config *cfg;
 	struct pgmanaged *pg;
 	struct db_pool *pool;
-	char *data_dir;          /* absolute */
+	char *data_dir; /* absolute */
 };
 
 int cli_main(int argc, char **argv);

@@ -19,126 +19,183 @@
 
 /* In enum config_key order. */
 static const struct config_setting config_table[CFG__COUNT] = {
-	[CFG_SERVER_HOSTNAME] = { "server", "hostname", CONFIG_STR, "", 0, 0, NULL,
-		"Fully qualified name of this server, used in greetings, Received: headers and the generated certificate. Empty: the machine's host name." },
-	[CFG_SERVER_DATA_DIR] = { "server", "data_dir", CONFIG_STR, "/var/lib/roost", 0, 0, NULL,
-		"Directory for the managed PostgreSQL cluster, the generated certificate and state. Relative paths are relative to the config file's directory." },
-	[CFG_SERVER_USER] = { "server", "user", CONFIG_STR, "roost", 0, 0, NULL,
-		"System user the server runs as after binding its ports, when started as root. Ignored when not started as root." },
-	[CFG_SERVER_LOG_LEVEL] = { "server", "log_level", CONFIG_ENUM, "info", 0, 0, "debug info warn error",
-		"Lowest level of log lines written to standard error." },
-	[CFG_SERVER_ALLOW_PLAINTEXT_LOOPBACK] = { "server", "allow_plaintext_loopback", CONFIG_BOOL, "no", 0, 0, NULL,
-		"Allow plain-text passwords on unencrypted connections from loopback addresses (127.0.0.0/8, ::1). Everywhere else they are always refused." },
-	[CFG_DATABASE_DSN] = { "database", "dsn", CONFIG_STR, "", 0, 0, NULL,
-		"libpq connection string of an existing PostgreSQL 13 or later. Empty: a managed local cluster under data_dir." },
-	[CFG_DATABASE_POOL_SIZE] = { "database", "pool_size", CONFIG_UINT, "20", 1, 500, NULL,
-		"Database connections shared by all sessions (each borrows one per unit of work)." },
-	[CFG_DATABASE_PG_BINDIR] = { "database", "pg_bindir", CONFIG_STR, "", 0, 0, NULL,
-		"Directory of PostgreSQL's server programs (initdb, pg_ctl, postgres) for the managed cluster. Empty: the newest under /usr/lib/postgresql." },
-	[CFG_TLS_CERT] = { "tls", "cert", CONFIG_STR, "", 0, 0, NULL,
-		"PEM certificate chain. Empty: a self-signed certificate for the hostname is generated into data_dir at first start." },
-	[CFG_TLS_KEY] = { "tls", "key", CONFIG_STR, "", 0, 0, NULL,
-		"PEM private key of the certificate. Re-read, with the certificate, on SIGHUP." },
-	[CFG_LISTEN_SMTP] = { "listen", "smtp", CONFIG_LISTEN, "0.0.0.0:25", 0, 0, NULL,
-		"Inbound SMTP (MX) with STARTTLS." },
-	[CFG_LISTEN_SUBMISSION] = { "listen", "submission", CONFIG_LISTEN, "0.0.0.0:587", 0, 0, NULL,
-		"Message submission with STARTTLS." },
-	[CFG_LISTEN_SUBMISSIONS] = { "listen", "submissions", CONFIG_LISTEN, "0.0.0.0:465", 0, 0, NULL,
-		"Message submission over implicit TLS." },
-	[CFG_LISTEN_IMAP] = { "listen", "imap", CONFIG_LISTEN, "0.0.0.0:143", 0, 0, NULL,
-		"IMAP with STARTTLS." },
-	[CFG_LISTEN_IMAPS] = { "listen", "imaps", CONFIG_LISTEN, "0.0.0.0:993", 0, 0, NULL,
-		"IMAP over implicit TLS." },
-	[CFG_LISTEN_POP3] = { "listen", "pop3", CONFIG_LISTEN, "0.0.0.0:110", 0, 0, NULL,
-		"POP3 with STLS." },
-	[CFG_LISTEN_POP3S] = { "listen", "pop3s", CONFIG_LISTEN, "0.0.0.0:995", 0, 0, NULL,
-		"POP3 over implicit TLS." },
-	[CFG_LISTEN_HTTPS] = { "listen", "https", CONFIG_LISTEN, "0.0.0.0:8443", 0, 0, NULL,
-		"HTTPS: browser administration, CalDAV, /healthz and /metrics." },
-	[CFG_LISTEN_HTTP] = { "listen", "http", CONFIG_LISTEN, "", 0, 0, NULL,
-		"Plain HTTP that only redirects to the https listener. Empty: disabled." },
-	[CFG_LIMITS_CONNECTIONS] = { "limits", "connections", CONFIG_UINT, "2000", 1, 100000, NULL,
-		"Connections served at once over all listeners; past it a listener answers its protocol's try-later reply and closes." },
-	[CFG_LIMITS_CONNECTIONS_PER_IP] = { "limits", "connections_per_ip", CONFIG_UINT, "50", 1, 100000, NULL,
-		"Connections served at once from one client IP address (IPv6: one /64)." },
-	[CFG_LIMITS_LINE_LENGTH] = { "limits", "line_length", CONFIG_SIZE, "64K", 1 * KB, 16 * MB, NULL,
-		"Longest command line accepted after login; the rest of a longer line is skipped and the command refused." },
-	[CFG_LIMITS_LINE_LENGTH_PREAUTH] = { "limits", "line_length_preauth", CONFIG_SIZE, "2K", 512, 1 * MB, NULL,
-		"Longest command line accepted before login." },
-	[CFG_LIMITS_LITERAL_SIZE] = { "limits", "literal_size", CONFIG_SIZE, "64M", 1 * KB, 4 * GB, NULL,
-		"Largest literal (IMAP APPEND and the like) accepted after login; checked before any byte of it is read." },
-	[CFG_LIMITS_LITERAL_SIZE_PREAUTH] = { "limits", "literal_size_preauth", CONFIG_SIZE, "8K", 256, 1 * MB, NULL,
-		"Largest literal accepted before login (SASL responses, quoted credentials)." },
-	[CFG_LIMITS_MESSAGE_SIZE] = { "limits", "message_size", CONFIG_SIZE, "50M", 1 * KB, 4 * GB, NULL,
-		"Largest message accepted by SMTP, APPEND or the store." },
-	[CFG_LIMITS_RECIPIENTS] = { "limits", "recipients", CONFIG_UINT, "1000", 1, 100000, NULL,
-		"Recipients accepted in one SMTP transaction." },
-	[CFG_LIMITS_PIPELINED_COMMANDS] = { "limits", "pipelined_commands", CONFIG_UINT, "100", 1, 10000, NULL,
-		"Commands a client may send ahead of the replies before the server stops reading." },
-	[CFG_LIMITS_BAD_COMMANDS] = { "limits", "bad_commands", CONFIG_UINT, "20", 1, 10000, NULL,
-		"Protocol errors tolerated in one session after login before it is disconnected." },
-	[CFG_LIMITS_BAD_COMMANDS_PREAUTH] = { "limits", "bad_commands_preauth", CONFIG_UINT, "10", 1, 10000, NULL,
-		"Protocol errors and failed logins tolerated before login before the session is disconnected." },
-	[CFG_LIMITS_IDLE_TIMEOUT] = { "limits", "idle_timeout", CONFIG_SECONDS, "30m", 10, 86400, NULL,
-		"Time a logged-in client may stay silent between commands (IMAP requires at least 30 minutes)." },
-	[CFG_LIMITS_PREAUTH_TIMEOUT] = { "limits", "preauth_timeout", CONFIG_SECONDS, "60s", 5, 3600, NULL,
-		"Time a client that has not logged in may stay silent." },
-	[CFG_LIMITS_REQUEST_DEADLINE] = { "limits", "request_deadline", CONFIG_SECONDS, "5m", 5, 86400, NULL,
-		"Total time budget to receive one command or request, extended only while data arrives at min_data_rate." },
-	[CFG_LIMITS_MIN_DATA_RATE] = { "limits", "min_data_rate", CONFIG_SIZE, "1K", 0, 100 * MB, NULL,
-		"Bytes per second a client must keep sending for a long command, literal or message to extend its deadline; 0 disables the rule." },
-	[CFG_LIMITS_AUTH_FAILURE_DELAY_MS] = { "limits", "auth_failure_delay_ms", CONFIG_UINT, "2000", 0, 60000, NULL,
-		"Largest random pause in milliseconds after a failed login (the pause is between half and all of it)." },
-	[CFG_LIMITS_MIME_DEPTH] = { "limits", "mime_depth", CONFIG_UINT, "64", 2, 1000, NULL,
-		"Deepest MIME nesting parsed into structure; deeper parts are kept as opaque leaves." },
-	[CFG_LIMITS_MIME_PARTS] = { "limits", "mime_parts", CONFIG_UINT, "2000", 10, 100000, NULL,
-		"Most MIME parts parsed into structure per message; later parts are kept inside their parent's body." },
-	[CFG_LIMITS_HTTP_BODY_SIZE] = { "limits", "http_body_size", CONFIG_SIZE, "1M", 1 * KB, 1 * GB, NULL,
-		"Largest request body accepted by ordinary HTTP routes (admin API, CalDAV)." },
-	[CFG_DNS_RESOLVER] = { "dns", "resolver", CONFIG_STR, "", 0, 0, NULL,
-		"host:port of a recursive DNS resolver for outbound mail. Empty: the system's resolvers from /etc/resolv.conf." },
-	[CFG_DNS_TIMEOUT] = { "dns", "timeout", CONFIG_SECONDS, "5s", 1, 60, NULL,
-		"Time to wait for one DNS answer before retrying or giving up." },
-	[CFG_SMTP_RELAYHOST] = { "smtp", "relayhost", CONFIG_STR, "", 0, 0, NULL,
-		"host:port of a smarthost that relays all outbound mail (as residential links need). Empty: deliver to each domain's MX directly." },
-	[CFG_SMTP_RELAYHOST_USER] = { "smtp", "relayhost_user", CONFIG_STR, "", 0, 0, NULL,
-		"User name for SMTP AUTH at the smarthost. Empty: no authentication." },
-	[CFG_SMTP_RELAYHOST_PASSWORD] = { "smtp", "relayhost_password", CONFIG_STR, "", 0, 0, NULL,
-		"Password for SMTP AUTH at the smarthost (keep the config file readable by root and roost only)." },
-	[CFG_SMTP_RELAYHOST_TLS] = { "smtp", "relayhost_tls", CONFIG_ENUM, "starttls", 0, 0, "starttls implicit none",
-		"How to secure the smarthost connection: STARTTLS (required), implicit TLS (port 465 style), or none (only for a relay on a trusted network)." },
-	[CFG_QUEUE_RUNNERS] = { "queue", "runners", CONFIG_UINT, "4", 1, 256, NULL,
-		"Outbound delivery threads of this node (several nodes may share one queue)." },
-	[CFG_QUEUE_MAX_AGE] = { "queue", "max_age", CONFIG_SECONDS, "5d", 60, 2592000, NULL,
-		"How long a message is retried before it bounces to its sender." },
-	[CFG_QUEUE_DELAY_NOTICE] = { "queue", "delay_notice", CONFIG_SECONDS, "4h", 0, 2592000, NULL,
-		"After this long undelivered, the sender gets a delay notice (once); 0 disables notices." },
-	[CFG_QUEUE_RETRY_MIN] = { "queue", "retry_min", CONFIG_SECONDS, "5m", 1, 86400, NULL,
-		"First retry interval after a temporary failure; it doubles up to retry_max." },
-	[CFG_QUEUE_RETRY_MAX] = { "queue", "retry_max", CONFIG_SECONDS, "1h", 1, 86400, NULL,
-		"Longest interval between retries." },
-	[CFG_QUEUE_CONNECT_TIMEOUT] = { "queue", "connect_timeout", CONFIG_SECONDS, "30s", 1, 600, NULL,
-		"Time to establish a connection to a remote MX." },
-	[CFG_POP3_EXPIRE] = { "pop3", "expire", CONFIG_STR, "NEVER", 0, 0, NULL,
-		"Value of the POP3 EXPIRE capability (RFC 2449): NEVER, or a number of days after which Roost deletes retrieved messages." },
-	[CFG_POP3_LOGIN_DELAY] = { "pop3", "login_delay", CONFIG_SECONDS, "0", 0, 86400, NULL,
-		"Minimum seconds between POP3 logins of one account, announced as LOGIN-DELAY (RFC 2449) and enforced; 0 disables." },
-	[CFG_SMTP_MAX_HOPS] = { "smtp", "max_hops", CONFIG_UINT, "50", 5, 1000, NULL,
-		"Loop detection: a message arriving with more Received: header fields than this is refused with 554 5.4.6." },
-	[CFG_SMTP_CHECK_HEADER_FROM] = { "smtp", "check_header_from", CONFIG_BOOL, "yes", 0, 0, NULL,
-		"On submission, also require every address of the header From: to belong to the authenticated user (as MAIL FROM must); else 553 5.7.1." },
-	[CFG_QUEUE_SMTP_PORT] = { "queue", "smtp_port", CONFIG_UINT, "25", 1, 65535, NULL,
-		"Port of remote MX hosts; change only for testing." },
-	[CFG_HTTP_SESSION_IDLE_TIMEOUT] = { "http", "session_idle_timeout", CONFIG_SECONDS, "1h", 60, 86400, NULL,
-		"A browser administration session unused this long ends; the user signs in again." },
-	[CFG_HTTP_SESSION_MAX_AGE] = { "http", "session_max_age", CONFIG_SECONDS, "12h", 60, 2592000, NULL,
-		"A browser administration session ends this long after sign-in, however busy (also the cookie's Max-Age)." },
-	[CFG_HTTP_SIGNIN_WINDOW] = { "http", "signin_window", CONFIG_SECONDS, "15m", 60, 86400, NULL,
-		"Window over which failed browser sign-ins are counted; a refused client is told to retry after it." },
-	[CFG_HTTP_SIGNIN_FAILURES_PER_IP] = { "http", "signin_failures_per_ip", CONFIG_UINT, "20", 1, 100000, NULL,
-		"Failed browser sign-ins from one IP address within signin_window before further attempts from it are refused with 429." },
-	[CFG_HTTP_SIGNIN_FAILURES_PER_ACCOUNT] = { "http", "signin_failures_per_account", CONFIG_UINT, "10", 1, 100000, NULL,
-		"Failed browser sign-ins for one account within signin_window before further attempts for it are refused with 429." },
+    [CFG_SERVER_HOSTNAME] =
+        {"server", "hostname", CONFIG_STR, "", 0, 0, NULL,
+         "Fully qualified name of this server, used in greetings, Received: headers and the "
+         "generated certificate. Empty: the machine's host name."},
+    [CFG_SERVER_DATA_DIR] =
+        {"server", "data_dir", CONFIG_STR, "/var/lib/roost", 0, 0, NULL,
+         "Directory for the managed PostgreSQL cluster, the generated certificate and state. "
+         "Relative paths are relative to the config file's directory."},
+    [CFG_SERVER_USER] = {"server", "user", CONFIG_STR, "roost", 0, 0, NULL,
+                         "System user the server runs as after binding its ports, when started as "
+                         "root. Ignored when not started as root."},
+    [CFG_SERVER_LOG_LEVEL] = {"server", "log_level", CONFIG_ENUM, "info", 0, 0,
+                              "debug info warn error",
+                              "Lowest level of log lines written to standard error."},
+    [CFG_SERVER_ALLOW_PLAINTEXT_LOOPBACK] =
+        {"server", "allow_plaintext_loopback", CONFIG_BOOL, "no", 0, 0, NULL,
+         "Allow plain-text passwords on unencrypted connections from loopback addresses "
+         "(127.0.0.0/8, ::1). Everywhere else they are always refused."},
+    [CFG_DATABASE_DSN] = {"database", "dsn", CONFIG_STR, "", 0, 0, NULL,
+                          "libpq connection string of an existing PostgreSQL 13 or later. Empty: a "
+                          "managed local cluster under data_dir."},
+    [CFG_DATABASE_POOL_SIZE] =
+        {"database", "pool_size", CONFIG_UINT, "20", 1, 500, NULL,
+         "Database connections shared by all sessions (each borrows one per unit of work)."},
+    [CFG_DATABASE_PG_BINDIR] =
+        {"database", "pg_bindir", CONFIG_STR, "", 0, 0, NULL,
+         "Directory of PostgreSQL's server programs (initdb, pg_ctl, postgres) for the managed "
+         "cluster. Empty: the newest under /usr/lib/postgresql."},
+    [CFG_TLS_CERT] = {"tls", "cert", CONFIG_STR, "", 0, 0, NULL,
+                      "PEM certificate chain. Empty: a self-signed certificate for the hostname is "
+                      "generated into data_dir at first start."},
+    [CFG_TLS_KEY] =
+        {"tls", "key", CONFIG_STR, "", 0, 0, NULL,
+         "PEM private key of the certificate. Re-read, with the certificate, on SIGHUP."},
+    [CFG_LISTEN_SMTP] = {"listen", "smtp", CONFIG_LISTEN, "0.0.0.0:25", 0, 0, NULL,
+                         "Inbound SMTP (MX) with STARTTLS."},
+    [CFG_LISTEN_SUBMISSION] = {"listen", "submission", CONFIG_LISTEN, "0.0.0.0:587", 0, 0, NULL,
+                               "Message submission with STARTTLS."},
+    [CFG_LISTEN_SUBMISSIONS] = {"listen", "submissions", CONFIG_LISTEN, "0.0.0.0:465", 0, 0, NULL,
+                                "Message submission over implicit TLS."},
+    [CFG_LISTEN_IMAP] = {"listen", "imap", CONFIG_LISTEN, "0.0.0.0:143", 0, 0, NULL,
+                         "IMAP with STARTTLS."},
+    [CFG_LISTEN_IMAPS] = {"listen", "imaps", CONFIG_LISTEN, "0.0.0.0:993", 0, 0, NULL,
+                          "IMAP over implicit TLS."},
+    [CFG_LISTEN_POP3] = {"listen", "pop3", CONFIG_LISTEN, "0.0.0.0:110", 0, 0, NULL,
+                         "POP3 with STLS."},
+    [CFG_LISTEN_POP3S] = {"listen", "pop3s", CONFIG_LISTEN, "0.0.0.0:995", 0, 0, NULL,
+                          "POP3 over implicit TLS."},
+    [CFG_LISTEN_HTTPS] = {"listen", "https", CONFIG_LISTEN, "0.0.0.0:8443", 0, 0, NULL,
+                          "HTTPS: browser administration, CalDAV, /healthz and /metrics."},
+    [CFG_LISTEN_HTTP] = {"listen", "http", CONFIG_LISTEN, "", 0, 0, NULL,
+                         "Plain HTTP that only redirects to the https listener. Empty: disabled."},
+    [CFG_LIMITS_CONNECTIONS] = {"limits", "connections", CONFIG_UINT, "2000", 1, 100000, NULL,
+                                "Connections served at once over all listeners; past it a listener "
+                                "answers its protocol's try-later reply and closes."},
+    [CFG_LIMITS_CONNECTIONS_PER_IP] =
+        {"limits", "connections_per_ip", CONFIG_UINT, "50", 1, 100000, NULL,
+         "Connections served at once from one client IP address (IPv6: one /64)."},
+    [CFG_LIMITS_LINE_LENGTH] = {"limits", "line_length", CONFIG_SIZE, "64K", 1 * KB, 16 * MB, NULL,
+                                "Longest command line accepted after login; the rest of a longer "
+                                "line is skipped and the command refused."},
+    [CFG_LIMITS_LINE_LENGTH_PREAUTH] = {"limits", "line_length_preauth", CONFIG_SIZE, "2K", 512,
+                                        1 * MB, NULL,
+                                        "Longest command line accepted before login."},
+    [CFG_LIMITS_LITERAL_SIZE] = {"limits", "literal_size", CONFIG_SIZE, "64M", 1 * KB, 4 * GB, NULL,
+                                 "Largest literal (IMAP APPEND and the like) accepted after login; "
+                                 "checked before any byte of it is read."},
+    [CFG_LIMITS_LITERAL_SIZE_PREAUTH] =
+        {"limits", "literal_size_preauth", CONFIG_SIZE, "8K", 256, 1 * MB, NULL,
+         "Largest literal accepted before login (SASL responses, quoted credentials)."},
+    [CFG_LIMITS_MESSAGE_SIZE] = {"limits", "message_size", CONFIG_SIZE, "50M", 1 * KB, 4 * GB, NULL,
+                                 "Largest message accepted by SMTP, APPEND or the store."},
+    [CFG_LIMITS_RECIPIENTS] = {"limits", "recipients", CONFIG_UINT, "1000", 1, 100000, NULL,
+                               "Recipients accepted in one SMTP transaction."},
+    [CFG_LIMITS_PIPELINED_COMMANDS] =
+        {"limits", "pipelined_commands", CONFIG_UINT, "100", 1, 10000, NULL,
+         "Commands a client may send ahead of the replies before the server stops reading."},
+    [CFG_LIMITS_BAD_COMMANDS] =
+        {"limits", "bad_commands", CONFIG_UINT, "20", 1, 10000, NULL,
+         "Protocol errors tolerated in one session after login before it is disconnected."},
+    [CFG_LIMITS_BAD_COMMANDS_PREAUTH] = {"limits", "bad_commands_preauth", CONFIG_UINT, "10", 1,
+                                         10000, NULL,
+                                         "Protocol errors and failed logins tolerated before login "
+                                         "before the session is disconnected."},
+    [CFG_LIMITS_IDLE_TIMEOUT] = {"limits", "idle_timeout", CONFIG_SECONDS, "30m", 10, 86400, NULL,
+                                 "Time a logged-in client may stay silent between commands (IMAP "
+                                 "requires at least 30 minutes)."},
+    [CFG_LIMITS_PREAUTH_TIMEOUT] = {"limits", "preauth_timeout", CONFIG_SECONDS, "60s", 5, 3600,
+                                    NULL, "Time a client that has not logged in may stay silent."},
+    [CFG_LIMITS_REQUEST_DEADLINE] = {"limits", "request_deadline", CONFIG_SECONDS, "5m", 5, 86400,
+                                     NULL,
+                                     "Total time budget to receive one command or request, "
+                                     "extended only while data arrives at min_data_rate."},
+    [CFG_LIMITS_MIN_DATA_RATE] =
+        {"limits", "min_data_rate", CONFIG_SIZE, "1K", 0, 100 * MB, NULL,
+         "Bytes per second a client must keep sending for a long command, literal or message to "
+         "extend its deadline; 0 disables the rule."},
+    [CFG_LIMITS_AUTH_FAILURE_DELAY_MS] = {"limits", "auth_failure_delay_ms", CONFIG_UINT, "2000", 0,
+                                          60000, NULL,
+                                          "Largest random pause in milliseconds after a failed "
+                                          "login (the pause is between half and all of it)."},
+    [CFG_LIMITS_MIME_DEPTH] =
+        {"limits", "mime_depth", CONFIG_UINT, "64", 2, 1000, NULL,
+         "Deepest MIME nesting parsed into structure; deeper parts are kept as opaque leaves."},
+    [CFG_LIMITS_MIME_PARTS] = {"limits", "mime_parts", CONFIG_UINT, "2000", 10, 100000, NULL,
+                               "Most MIME parts parsed into structure per message; later parts are "
+                               "kept inside their parent's body."},
+    [CFG_LIMITS_HTTP_BODY_SIZE] =
+        {"limits", "http_body_size", CONFIG_SIZE, "1M", 1 * KB, 1 * GB, NULL,
+         "Largest request body accepted by ordinary HTTP routes (admin API, CalDAV)."},
+    [CFG_DNS_RESOLVER] = {"dns", "resolver", CONFIG_STR, "", 0, 0, NULL,
+                          "host:port of a recursive DNS resolver for outbound mail. Empty: the "
+                          "system's resolvers from /etc/resolv.conf."},
+    [CFG_DNS_TIMEOUT] = {"dns", "timeout", CONFIG_SECONDS, "5s", 1, 60, NULL,
+                         "Time to wait for one DNS answer before retrying or giving up."},
+    [CFG_SMTP_RELAYHOST] =
+        {"smtp", "relayhost", CONFIG_STR, "", 0, 0, NULL,
+         "host:port of a smarthost that relays all outbound mail (as residential links need). "
+         "Empty: deliver to each domain's MX directly."},
+    [CFG_SMTP_RELAYHOST_USER] =
+        {"smtp", "relayhost_user", CONFIG_STR, "", 0, 0, NULL,
+         "User name for SMTP AUTH at the smarthost. Empty: no authentication."},
+    [CFG_SMTP_RELAYHOST_PASSWORD] = {"smtp", "relayhost_password", CONFIG_STR, "", 0, 0, NULL,
+                                     "Password for SMTP AUTH at the smarthost (keep the config "
+                                     "file readable by root and roost only)."},
+    [CFG_SMTP_RELAYHOST_TLS] =
+        {"smtp", "relayhost_tls", CONFIG_ENUM, "starttls", 0, 0, "starttls implicit none",
+         "How to secure the smarthost connection: STARTTLS (required), implicit TLS (port 465 "
+         "style), or none (only for a relay on a trusted network)."},
+    [CFG_QUEUE_RUNNERS] =
+        {"queue", "runners", CONFIG_UINT, "4", 1, 256, NULL,
+         "Outbound delivery threads of this node (several nodes may share one queue)."},
+    [CFG_QUEUE_MAX_AGE] = {"queue", "max_age", CONFIG_SECONDS, "5d", 60, 2592000, NULL,
+                           "How long a message is retried before it bounces to its sender."},
+    [CFG_QUEUE_DELAY_NOTICE] =
+        {"queue", "delay_notice", CONFIG_SECONDS, "4h", 0, 2592000, NULL,
+         "After this long undelivered, the sender gets a delay notice (once); 0 disables notices."},
+    [CFG_QUEUE_RETRY_MIN] =
+        {"queue", "retry_min", CONFIG_SECONDS, "5m", 1, 86400, NULL,
+         "First retry interval after a temporary failure; it doubles up to retry_max."},
+    [CFG_QUEUE_RETRY_MAX] = {"queue", "retry_max", CONFIG_SECONDS, "1h", 1, 86400, NULL,
+                             "Longest interval between retries."},
+    [CFG_QUEUE_CONNECT_TIMEOUT] = {"queue", "connect_timeout", CONFIG_SECONDS, "30s", 1, 600, NULL,
+                                   "Time to establish a connection to a remote MX."},
+    [CFG_POP3_EXPIRE] = {"pop3", "expire", CONFIG_STR, "NEVER", 0, 0, NULL,
+                         "Value of the POP3 EXPIRE capability (RFC 2449): NEVER, or a number of "
+                         "days after which Roost deletes retrieved messages."},
+    [CFG_POP3_LOGIN_DELAY] = {"pop3", "login_delay", CONFIG_SECONDS, "0", 0, 86400, NULL,
+                              "Minimum seconds between POP3 logins of one account, announced as "
+                              "LOGIN-DELAY (RFC 2449) and enforced; 0 disables."},
+    [CFG_SMTP_MAX_HOPS] = {"smtp", "max_hops", CONFIG_UINT, "50", 5, 1000, NULL,
+                           "Loop detection: a message arriving with more Received: header fields "
+                           "than this is refused with 554 5.4.6."},
+    [CFG_SMTP_CHECK_HEADER_FROM] =
+        {"smtp", "check_header_from", CONFIG_BOOL, "yes", 0, 0, NULL,
+         "On submission, also require every address of the header From: to belong to the "
+         "authenticated user (as MAIL FROM must); else 553 5.7.1."},
+    [CFG_QUEUE_SMTP_PORT] = {"queue", "smtp_port", CONFIG_UINT, "25", 1, 65535, NULL,
+                             "Port of remote MX hosts; change only for testing."},
+    [CFG_HTTP_SESSION_IDLE_TIMEOUT] =
+        {"http", "session_idle_timeout", CONFIG_SECONDS, "1h", 60, 86400, NULL,
+         "A browser administration session unused this long ends; the user signs in again."},
+    [CFG_HTTP_SESSION_MAX_AGE] = {"http", "session_max_age", CONFIG_SECONDS, "12h", 60, 2592000,
+                                  NULL,
+                                  "A browser administration session ends this long after sign-in, "
+                                  "however busy (also the cookie's Max-Age)."},
+    [CFG_HTTP_SIGNIN_WINDOW] = {"http", "signin_window", CONFIG_SECONDS, "15m", 60, 86400, NULL,
+                                "Window over which failed browser sign-ins are counted; a refused "
+                                "client is told to retry after it."},
+    [CFG_HTTP_SIGNIN_FAILURES_PER_IP] =
+        {"http", "signin_failures_per_ip", CONFIG_UINT, "20", 1, 100000, NULL,
+         "Failed browser sign-ins from one IP address within signin_window before further attempts "
+         "from it are refused with 429."},
+    [CFG_HTTP_SIGNIN_FAILURES_PER_ACCOUNT] =
+        {"http", "signin_failures_per_account", CONFIG_UINT, "10", 1, 100000, NULL,
+         "Failed browser sign-ins for one account within signin_window before further attempts for "
+         "it are refused with 429."},
 };
 
 struct config {
@@ -152,13 +209,12 @@ const struct config_setting *config_settings(void)
 	return config_table;
 }
 
-static char *config_err(const char *path, unsigned line, const char *section,
-			const char *key, const char *what)
+static char *config_err(const char *path, unsigned line, const char *section, const char *key,
+                        const char *what)
 {
 	char tmp[1024];
 	if (key != NULL)
-		snprintf(tmp, sizeof(tmp), "%s:%u: [%s] %s: %s", path, line,
-			 section, key, what);
+		snprintf(tmp, sizeof(tmp), "%s:%u: [%s] %s: %s", path, line, section, key, what);
 	else
 		snprintf(tmp, sizeof(tmp), "%s:%u: %s", path, line, what);
 	return xstrdup(tmp);
@@ -183,8 +239,8 @@ static bool config_section_known(const char *section)
 
 static int config_parse_bool(const char *v, bool *r)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
 	for (size_t i = 0; i < 4; i++) {
 		if (strcasecmp(v, yes[i]) == 0) {
 			*r = true;
@@ -255,8 +311,7 @@ static const char *config_check(struct config *cfg, int i, const char *value)
 		break;
 	}
 	}
-	if ((s->type == CONFIG_UINT || s->type == CONFIG_SIZE ||
-	     s->type == CONFIG_SECONDS) &&
+	if ((s->type == CONFIG_UINT || s->type == CONFIG_SIZE || s->type == CONFIG_SECONDS) &&
 	    (n < s->min || n > s->max))
 		return "out of range";
 	cfg->nums[i] = n;
@@ -268,12 +323,12 @@ static char *config_range_err(const char *path, unsigned line, int i)
 	const struct config_setting *s = &config_table[i];
 	char what[256];
 	snprintf(what, sizeof(what), "out of range (minimum %llu, maximum %llu)",
-		 (unsigned long long)s->min, (unsigned long long)s->max);
+	         (unsigned long long)s->min, (unsigned long long)s->max);
 	return config_err(path, line, s->section, s->key, what);
 }
 
-static int config_assign(struct config *cfg, int i, const char *value,
-			 const char *path, unsigned line, char **error_r)
+static int config_assign(struct config *cfg, int i, const char *value, const char *path,
+                         unsigned line, char **error_r)
 {
 	const char *err = config_check(cfg, i, value);
 	if (err != NULL) {
@@ -281,7 +336,7 @@ static int config_assign(struct config *cfg, int i, const char *value,
 			*error_r = config_range_err(path, line, i);
 		else
 			*error_r = config_err(path, line, config_table[i].section,
-					      config_table[i].key, err);
+			                      config_table[i].key, err);
 		return -1;
 	}
 	free(cfg->values[i]);
@@ -322,7 +377,7 @@ static void config_strip_comment(char *v)
 		if (*p == '"')
 			quoted = !quoted;
 		else if (!quoted && (*p == ';' || *p == '#') &&
-			 (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+		         (p == v || p[-1] == ' ' || p[-1] == '\t')) {
 			*p = '\0';
 			return;
 		}
@@ -339,8 +394,8 @@ static char *config_unquote(char *v)
 	return v;
 }
 
-static int config_parse_line(struct config *cfg, char *line, unsigned lineno,
-			     char *section, size_t seclen, char **error_r)
+static int config_parse_line(struct config *cfg, char *line, unsigned lineno, char *section,
+                             size_t seclen, char **error_r)
 {
 	const char *path = cfg->path;
 	char *s = config_trim(line);
@@ -349,14 +404,16 @@ static int config_parse_line(struct config *cfg, char *line, unsigned lineno,
 	if (*s == '[') {
 		char *end = strchr(s, ']');
 		if (end == NULL) {
-			*error_r = config_err(path, lineno, NULL, NULL, "section header without ']'");
+			*error_r =
+			    config_err(path, lineno, NULL, NULL, "section header without ']'");
 			return -1;
 		}
 		*end = '\0';
 		char *rest = end + 1;
 		config_strip_comment(rest);
 		if (*config_trim(rest) != '\0') {
-			*error_r = config_err(path, lineno, NULL, NULL, "text after section header");
+			*error_r =
+			    config_err(path, lineno, NULL, NULL, "text after section header");
 			return -1;
 		}
 		char *name = config_trim(s + 1);
@@ -391,8 +448,7 @@ static int config_parse_line(struct config *cfg, char *line, unsigned lineno,
 	return config_assign(cfg, i, value, path, lineno, error_r);
 }
 
-int config_load(const char *path, bool missing_ok, struct config **cfg_r,
-		char **error_r)
+int config_load(const char *path, bool missing_ok, struct config **cfg_r, char **error_r)
 {
 	*cfg_r = NULL;
 	FILE *f = fopen(path, "r");
@@ -438,8 +494,8 @@ int config_load(const char *path, bool missing_ok, struct config **cfg_r,
 	return 0;
 }
 
-int config_set(struct config *cfg, const char *section, const char *key,
-	       const char *value, char **error_r)
+int config_set(struct config *cfg, const char *section, const char *key, const char *value,
+               char **error_r)
 {
 	int i = config_find(section, key);
 	if (i < 0) {
@@ -481,8 +537,8 @@ bool config_bool(const struct config *cfg, enum config_key key)
 	return cfg->nums[key] != 0;
 }
 
-static int config_listen_one(const char *item, size_t len,
-			     struct config_listen_addr *a, const char **error_r)
+static int config_listen_one(const char *item, size_t len, struct config_listen_addr *a,
+                             const char **error_r)
 {
 	const char *colon;
 	size_t hostlen;
@@ -527,8 +583,8 @@ static int config_listen_one(const char *item, size_t len,
 	return 0;
 }
 
-int config_listen_parse(const char *value, struct config_listen_addr **addrs_r,
-			size_t *n_r, const char **error_r)
+int config_listen_parse(const char *value, struct config_listen_addr **addrs_r, size_t *n_r,
+                        const char **error_r)
 {
 	struct config_listen_addr *addrs = NULL;
 	size_t n = 0;
@@ -557,7 +613,7 @@ int config_listen_parse(const char *value, struct config_listen_addr **addrs_r,
 }
 
 int config_listen(const struct config *cfg, enum config_key key,
-		  struct config_listen_addr **addrs_r, size_t *n_r)
+                  struct config_listen_addr **addrs_r, size_t *n_r)
 {
 	const char *err;
 	return config_listen_parse(cfg->values[key], addrs_r, n_r, &err);
@@ -628,13 +684,20 @@ const struct config *config_current(void)
 static const char *config_type_name(enum config_type t)
 {
 	switch (t) {
-	case CONFIG_STR: return "text";
-	case CONFIG_UINT: return "number";
-	case CONFIG_SIZE: return "size";
-	case CONFIG_SECONDS: return "duration";
-	case CONFIG_BOOL: return "yes/no";
-	case CONFIG_LISTEN: return "addresses";
-	case CONFIG_ENUM: return "word";
+	case CONFIG_STR:
+		return "text";
+	case CONFIG_UINT:
+		return "number";
+	case CONFIG_SIZE:
+		return "size";
+	case CONFIG_SECONDS:
+		return "duration";
+	case CONFIG_BOOL:
+		return "yes/no";
+	case CONFIG_LISTEN:
+		return "addresses";
+	case CONFIG_ENUM:
+		return "word";
 	}
 	return "?";
 }

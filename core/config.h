@@ -117,14 +117,13 @@ const struct config_setting *config_settings(void);
 /* Loads path. A missing file is an error unless missing_ok (then defaults).
  * On error returns -1 with *error_r set to a malloc'd message
  * "FILE:LINE: [section] key: what is wrong" that the caller frees. */
-int config_load(const char *path, bool missing_ok, struct config **cfg_r,
-		char **error_r);
+int config_load(const char *path, bool missing_ok, struct config **cfg_r, char **error_r);
 /* Defaults only (for tests and tools). */
 struct config *config_defaults(void);
 void config_free(struct config **cfg);
 /* Override one value as if it were in the file (used by tests and the CLI). */
-int config_set(struct config *cfg, const char *section, const char *key,
-	       const char *value, char **error_r);
+int config_set(struct config *cfg, const char *section, const char *key, const char *value,
+               char **error_r);
 
 /* [server] data_dir as an absolute path without a trailing '/': relative
  * paths are taken relative to the config file's directory (or the working
@@ -137,9 +136,9 @@ uint64_t config_uint(const struct config *cfg, enum config_key key);
 bool config_bool(const struct config *cfg, enum config_key key);
 /* Parses a CONFIG_LISTEN value; *n_r addresses into a malloc'd array. */
 int config_listen(const struct config *cfg, enum config_key key,
-		  struct config_listen_addr **addrs_r, size_t *n_r);
-int config_listen_parse(const char *value, struct config_listen_addr **addrs_r,
-			size_t *n_r, const char **error_r);
+                  struct config_listen_addr **addrs_r, size_t *n_r);
+int config_listen_parse(const char *value, struct config_listen_addr **addrs_r, size_t *n_r,
+                        const char **error_r);
 
 /* The process-wide current config: set once at start-up, swapped on reload.
  * Old configs are kept alive until exit so readers never see freed memory. */

@@ -245,8 +245,8 @@ static void http_pump_finish(struct http_pump *p)
 			continue;
 		}
 		struct pollfd pfd[2] = {
-			{.fd = p->fd, .events = (short)(POLLIN | (p->up.len > 0 ? POLLOUT : 0))},
-			{.fd = conn_fd(p->c), .events = POLLIN},
+		    {.fd = p->fd, .events = (short)(POLLIN | (p->up.len > 0 ? POLLOUT : 0))},
+		    {.fd = conn_fd(p->c), .events = POLLIN},
 		};
 		int r = poll(pfd, p->client_eof ? 1 : 2, t > 100 ? 100 : t);
 		if (r < 0 && errno != EINTR)

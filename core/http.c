@@ -14,7 +14,6 @@
 #include <strings.h>
 #include <time.h>
 
-
 struct http_response_header {
 	const char *name;
 	const char *value;

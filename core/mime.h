@@ -30,11 +30,11 @@
 #include <time.h>
 
 struct mime_limits {
-	unsigned max_depth;       /* deeper parts become opaque leaves (config mime_depth) */
-	unsigned max_parts;       /* later parts stay inside their parent (config mime_parts) */
-	size_t max_header_bytes;  /* one header block; past it the rest is body (default 1 MiB) */
-	size_t max_search_text;   /* bytes of search text kept (default 1 MiB) */
-	size_t preview_chars;     /* characters of preview (default 200) */
+	unsigned max_depth;      /* deeper parts become opaque leaves (config mime_depth) */
+	unsigned max_parts;      /* later parts stay inside their parent (config mime_parts) */
+	size_t max_header_bytes; /* one header block; past it the rest is body (default 1 MiB) */
+	size_t max_search_text;  /* bytes of search text kept (default 1 MiB) */
+	size_t preview_chars;    /* characters of preview (default 200) */
 };
 void mime_limits_default(struct mime_limits *l);
 
@@ -48,8 +48,9 @@ enum mime_encoding {
 };
 
 #define MIME_PART_MULTIPART 0x01 /* multipart/...: has children, body is the raw multipart body */
-#define MIME_PART_MESSAGE   0x02 /* message/rfc822 or message/global: one child, the inner message */
-#define MIME_PART_TEXT      0x04 /* text/... */
+#define MIME_PART_MESSAGE   0x02 /* message/rfc822 or message/global: one child, the inner message \
+	                          */
+#define MIME_PART_TEXT 0x04      /* text/... */
 
 /* One entry of the part table, in depth-first order. Offsets are octets from
  * the start of the raw message.
@@ -68,16 +69,16 @@ enum mime_encoding {
  * part "1" (or "2.1"), as IMAP numbers it; that entry's header is the
  * message's header. */
 struct mime_part {
-	char section[64];       /* "1.2.3"; "" for the top level */
-	int parent;             /* index of the parent entry, -1 for index 0 */
-	unsigned flags;         /* MIME_PART_* */
+	char section[64]; /* "1.2.3"; "" for the top level */
+	int parent;       /* index of the parent entry, -1 for index 0 */
+	unsigned flags;   /* MIME_PART_* */
 	enum mime_encoding encoding;
-	char type[32];          /* lower-case, e.g. "text", "multipart" */
-	char subtype[64];       /* lower-case, e.g. "plain", "mixed" */
-	char charset[40];       /* lower-case charset parameter, "" if none */
+	char type[32];    /* lower-case, e.g. "text", "multipart" */
+	char subtype[64]; /* lower-case, e.g. "plain", "mixed" */
+	char charset[40]; /* lower-case charset parameter, "" if none */
 	uint64_t header_start, header_len;
 	uint64_t body_start, body_len;
-	uint64_t body_lines;    /* lines in the body (for BODYSTRUCTURE text and message parts) */
+	uint64_t body_lines; /* lines in the body (for BODYSTRUCTURE text and message parts) */
 	uint64_t inner_header_len; /* MIME_PART_MESSAGE only, see above */
 };
 
@@ -91,17 +92,17 @@ struct mime_message {
 	size_t nparts;
 	/* Top-level header values, decoded to UTF-8 ("" when absent). */
 	char *subject;
-	char *from;          /* address lists as "Name <a@b>, c@d" */
+	char *from; /* address lists as "Name <a@b>, c@d" */
 	char *to, *cc, *bcc, *reply_to, *sender;
 	char *message_id, *in_reply_to, *references;
-	char *headers;       /* all top-level fields, unfolded, "Name: value\n" each */
+	char *headers; /* all top-level fields, unfolded, "Name: value\n" each */
 	bool has_date;
-	time_t date;         /* Date: header in UTC seconds, when has_date */
-	uint64_t size;       /* octets fed */
-	uint64_t header_size;/* octets of the top-level header incl. the blank line */
-	char *search_text;   /* decoded text bodies and subject, UTF-8, cut at max_search_text */
-	char *preview;       /* first preview_chars characters of the main text, whitespace folded */
-	bool truncated;      /* a limit (depth, parts, header size) was hit */
+	time_t date;          /* Date: header in UTC seconds, when has_date */
+	uint64_t size;        /* octets fed */
+	uint64_t header_size; /* octets of the top-level header incl. the blank line */
+	char *search_text;    /* decoded text bodies and subject, UTF-8, cut at max_search_text */
+	char *preview;  /* first preview_chars characters of the main text, whitespace folded */
+	bool truncated; /* a limit (depth, parts, header size) was hit */
 };
 
 struct mime_parser;
@@ -114,8 +115,7 @@ void mime_parser_feed(struct mime_parser *p, const void *data, size_t len);
  * The parser is destroyed and *p set to NULL. */
 struct mime_message *mime_parser_finish(struct mime_parser **p);
 /* Convenience: parse a whole message in memory. */
-struct mime_message *mime_parse(const void *data, size_t len,
-				const struct mime_limits *limits);
+struct mime_message *mime_parse(const void *data, size_t len, const struct mime_limits *limits);
 void mime_message_free(struct mime_message **m);
 
 /* Index of the part with the given section ("" is 0), or -1. Sections
@@ -127,7 +127,7 @@ int mime_part_find(const struct mime_part *parts, size_t nparts, const char *sec
  * size, parents in range) and returns -1 on any corruption. */
 void mime_parts_pack(const struct mime_part *parts, size_t nparts, struct buf *out);
 int mime_parts_unpack(const void *data, size_t len, uint64_t message_size,
-		      struct mime_part **parts_r, size_t *nparts_r);
+                      struct mime_part **parts_r, size_t *nparts_r);
 
 /* Decoders shared with IMAP BINARY and SEARCH. They append to out and return
  * 0, or -1 if the input is not valid in that encoding (out then holds what

@@ -8,8 +8,8 @@
 #include <time.h>
 
 enum sasl_status sasl_io_exchange(struct sasl *s, enum sasl_status st, const struct sasl_io *io,
-				  const char *prefix, enum conn_status *conn_r,
-				  const char **error_r)
+                                  const char *prefix, enum conn_status *conn_r,
+                                  const char **error_r)
 {
 	struct buf line;
 	buf_init(&line, SASL_RESPONSE_MAX + 16);
@@ -58,10 +58,10 @@ static enum conn_status sasl_conn_read_line(void *ctx, struct buf *line, size_t 
 }
 
 enum sasl_status sasl_conn_exchange(struct sasl *s, enum sasl_status st, struct conn *c,
-				    const char *prefix, enum conn_status *conn_r,
-				    const char **error_r)
+                                    const char *prefix, enum conn_status *conn_r,
+                                    const char **error_r)
 {
-	const struct sasl_io io = { sasl_conn_write, sasl_conn_read_line, c };
+	const struct sasl_io io = {sasl_conn_write, sasl_conn_read_line, c};
 	return sasl_io_exchange(s, st, &io, prefix, conn_r, error_r);
 }
 
@@ -71,7 +71,7 @@ void auth_failure_pause(const struct config *cfg)
 	if (max == 0)
 		return;
 	uint32_t ms = max / 2 + arc4random_uniform(max - max / 2 + 1);
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) < 0)
 		;
 }

@@ -15,8 +15,8 @@
  * CONN_OK, or the connection's failure (EOF, timeout, error: the session
  * should end; nothing more can be written). Response bytes are wiped. */
 enum sasl_status sasl_conn_exchange(struct sasl *s, enum sasl_status st, struct conn *c,
-				    const char *prefix, enum conn_status *conn_r,
-				    const char **error_r);
+                                    const char *prefix, enum conn_status *conn_r,
+                                    const char **error_r);
 
 /* The same over any line transport (IMAP after COMPRESS, for one): write
  * sends bytes, read_line reads one line as conn_read_line() does. */
@@ -26,8 +26,8 @@ struct sasl_io {
 	void *ctx;
 };
 enum sasl_status sasl_io_exchange(struct sasl *s, enum sasl_status st, const struct sasl_io *io,
-				  const char *prefix, enum conn_status *conn_r,
-				  const char **error_r);
+                                  const char *prefix, enum conn_status *conn_r,
+                                  const char **error_r);
 
 /* The random pause after a failed login (STYLE.md): between half and all of
  * [limits] auth_failure_delay_ms of cfg. Flush pending output first. */

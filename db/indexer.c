@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#define INDEXER_BATCH 200
+#define INDEXER_BATCH     200
 #define INDEXER_BORROW_MS 5000
 
 static const char sql_index[] =
@@ -27,7 +27,7 @@ int store_index_pending(PGconn *conn, unsigned batch)
 {
 	char n[16];
 	snprintf(n, sizeof(n), "%u", batch);
-	const char *params[1] = { n };
+	const char *params[1] = {n};
 	PGresult *res = db_exec(conn, sql_index, 1, params);
 	if (res == NULL)
 		return -1;

@@ -25,7 +25,7 @@ int store_index_pending(PGconn *conn, unsigned batch);
  * it waits again, so the index stays seconds behind at most, even under
  * sustained load. NULL with a malloc'd *error_r on failure. */
 struct indexer *indexer_start(struct db_pool *pool, unsigned interval_ms, char **error_r);
-#define INDEXER_QUIET_MS 50
+#define INDEXER_QUIET_MS     50
 #define INDEXER_MAX_DEFER_MS 2000
 
 /* Called by store_deliver(): a delivery just ended (any thread). */

@@ -199,7 +199,7 @@ static enum conn_status auth_io_read_line(void *ctx, struct buf *line, size_t ma
 static enum sasl_status sasl_exchange(struct imap_cmd *cmd, struct sasl *sasl, enum sasl_status st,
                                       const char **err)
 {
-	const struct sasl_io io = { auth_io_write, auth_io_read_line, cmd->s };
+	const struct sasl_io io = {auth_io_write, auth_io_read_line, cmd->s};
 	enum conn_status cs;
 	st = sasl_io_exchange(sasl, st, &io, "+ ", &cs, err);
 	if (cs != CONN_OK)

@@ -26,7 +26,8 @@ static bool recent_kept(const struct imap_session *s)
 	"WITH old AS (SELECT id, recent_uid FROM mailboxes WHERE id = $1::bigint FOR UPDATE) "     \
 	"UPDATE mailboxes m SET recent_uid = $2::bigint FROM old "                                 \
 	"WHERE m.id = old.id AND old.recent_uid < $2::bigint RETURNING old.recent_uid"
-#define SQL_PEEK "SELECT recent_uid FROM mailboxes WHERE id = $1::bigint AND recent_uid < $2::bigint"
+#define SQL_PEEK                                                                                   \
+	"SELECT recent_uid FROM mailboxes WHERE id = $1::bigint AND recent_uid < $2::bigint"
 
 static void recent_add(struct imap_view *v, uint32_t lo, uint32_t hi)
 {

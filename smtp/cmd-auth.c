@@ -34,7 +34,8 @@ static enum smtp_outcome smtp_auth_check(struct smtp_session *s)
 		return SMTP_BAD;
 	}
 	if (!smtp_auth_allowed(s)) {
-		smtp_reply(s->c, 538, "5.7.11", "Encryption required for requested authentication mechanism");
+		smtp_reply(s->c, 538, "5.7.11",
+		           "Encryption required for requested authentication mechanism");
 		return SMTP_BAD;
 	}
 	return SMTP_DONE;
@@ -43,7 +44,8 @@ static enum smtp_outcome smtp_auth_check(struct smtp_session *s)
 static enum smtp_outcome smtp_auth_verify(struct smtp_session *s, struct sasl *sasl)
 {
 	struct directory_account acct;
-	enum directory_auth a = directory_authenticate(s->srv->dir, sasl->authcid, sasl->password, &acct);
+	enum directory_auth a =
+	    directory_authenticate(s->srv->dir, sasl->authcid, sasl->password, &acct);
 	char q[LOG_QUOTE_MAX];
 	log_quote(q, sizeof(q), sasl->authcid);
 	if (a == DIR_AUTH_TEMPFAIL) {
@@ -52,7 +54,8 @@ static enum smtp_outcome smtp_auth_verify(struct smtp_session *s, struct sasl *s
 		return SMTP_DONE;
 	}
 	if (a != DIR_AUTH_OK) {
-		log_info("event=auth status=%s user=%s", a == DIR_AUTH_DISABLED ? "disabled" : "failed", q);
+		log_info("event=auth status=%s user=%s",
+		         a == DIR_AUTH_DISABLED ? "disabled" : "failed", q);
 		smtp_auth_pause(s);
 		smtp_reply(s->c, 535, "5.7.8", "Authentication credentials invalid");
 		return SMTP_BAD;
@@ -64,7 +67,7 @@ static enum smtp_outcome smtp_auth_verify(struct smtp_session *s, struct sasl *s
 	conn_limits_from_config(s->cfg, false, &lim);
 	conn_set_limits(s->c, &lim);
 	log_info("event=auth status=ok user=%s account=%lld mech=%s", q, (long long)acct.id,
-		 sasl_mech_name(sasl->mech));
+	         sasl_mech_name(sasl->mech));
 	smtp_reply(s->c, 235, "2.7.0", "Authentication successful");
 	return SMTP_DONE;
 }

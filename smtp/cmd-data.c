@@ -50,8 +50,8 @@ static void smtp_date(struct buf *out)
 static const char *smtp_with(const struct smtp_session *s)
 {
 	static const char *const names[2][4] = {
-		{ "ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA" },
-		{ "UTF8SMTP", "UTF8SMTPS", "UTF8SMTPA", "UTF8SMTPSA" },
+	    {"ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA"},
+	    {"UTF8SMTP", "UTF8SMTPS", "UTF8SMTPA", "UTF8SMTPSA"},
 	};
 	if (!s->esmtp)
 		return "SMTP";
@@ -74,9 +74,10 @@ static void smtp_received(const struct smtp_session *s, struct buf *out)
 		const char *tls = conn_tls_description(s->c);
 		size_t v = strcspn(tls, " ");
 		buf_printf(out, "\t(using %.*s with cipher %s)\r\n", (int)v, tls,
-			   tls[v] != '\0' ? &tls[v + 1] : "unknown");
+		           tls[v] != '\0' ? &tls[v + 1] : "unknown");
 	}
-	buf_printf(out, "\tby %s (Roost) with %s id %s\r\n", smtp_hostname(s), smtp_with(s), s->tx.id);
+	buf_printf(out, "\tby %s (Roost) with %s id %s\r\n", smtp_hostname(s), smtp_with(s),
+	           s->tx.id);
 	buf_append_char(out, '\t');
 	if (s->tx.nrcpts == 1)
 		buf_printf(out, "for <%s>; ", s->tx.rcpts[0].address);
@@ -199,16 +200,18 @@ static bool smtp_check_header_from(struct smtp_session *s, const struct smtp_bod
 	if (s->which == SMTP_LISTENER_MX || !config_bool(s->cfg, CFG_SMTP_CHECK_HEADER_FROM) ||
 	    b->hs.from_fields == 0)
 		return true;
-	struct smtp_from_check fc = { s, 1 };
+	struct smtp_from_check fc = {s, 1};
 	if (b->hs.from_cut || b->hs.from_fields > 1 ||
 	    smtp_parse_address_list(b->hs.from, b->hs.from_len, smtp_from_one, &fc) <= 0)
 		fc.worst = fc.worst < 0 ? -1 : 0;
 	if (fc.worst > 0)
 		return true;
 	if (fc.worst < 0)
-		*r = (struct smtp_result){ 451, "4.3.0", "Temporary lookup failure, try again later" };
+		*r =
+		    (struct smtp_result){451, "4.3.0", "Temporary lookup failure, try again later"};
 	else
-		*r = (struct smtp_result){ 553, "5.7.1", "Header From: address not owned by the authenticated user" };
+		*r = (struct smtp_result){
+		    553, "5.7.1", "Header From: address not owned by the authenticated user"};
 	return false;
 }
 
@@ -217,13 +220,15 @@ static bool smtp_body_acceptable(struct smtp_session *s, const struct smtp_body 
                                  struct smtp_result *r)
 {
 	if (b->long_line)
-		*r = (struct smtp_result){ 554, "5.6.0", "Message has a line longer than the limit" };
+		*r = (struct smtp_result){554, "5.6.0", "Message has a line longer than the limit"};
 	else if (b->too_big)
-		*r = (struct smtp_result){ 552, "5.3.4", "Message size exceeds fixed maximum message size" };
+		*r = (struct smtp_result){552, "5.3.4",
+		                          "Message size exceeds fixed maximum message size"};
 	else if (b->nul)
-		*r = (struct smtp_result){ 554, "5.6.0", "NUL characters are not accepted in messages" };
+		*r = (struct smtp_result){554, "5.6.0",
+		                          "NUL characters are not accepted in messages"};
 	else if (b->hs.received > config_uint(s->cfg, CFG_SMTP_MAX_HOPS))
-		*r = (struct smtp_result){ 554, "5.4.6", "Too many hops: mail loop detected" };
+		*r = (struct smtp_result){554, "5.4.6", "Too many hops: mail loop detected"};
 	else
 		return smtp_check_header_from(s, b, r);
 	return false;
@@ -234,7 +239,7 @@ static bool smtp_body_acceptable(struct smtp_session *s, const struct smtp_body 
 /* NOTIFY as outbound.h wants it: "SUCCESS,FAILURE"; NULL when absent. */
 static char *smtp_notify_str(unsigned notify)
 {
-	static const char *const names[] = { "NEVER", "SUCCESS", "FAILURE", "DELAY" };
+	static const char *const names[] = {"NEVER", "SUCCESS", "FAILURE", "DELAY"};
 	if (notify == 0)
 		return NULL;
 	struct buf b;
@@ -306,27 +311,28 @@ static void smtp_rcpt_lists_free(struct smtp_rcpt_lists *l)
  * better than a loss. */
 static void smtp_enqueue_remote(struct smtp_session *s, struct smtp_body *b, struct smtp_result *r)
 {
-	static const char *const rets[] = { NULL, "FULL", "HDRS" };
+	static const char *const rets[] = {NULL, "FULL", "HDRS"};
 	struct smtp_rcpt_lists l;
 	smtp_rcpt_lists_build(&s->tx, &l);
 	struct outbound_message m = {
-		.sender = s->tx.from_str,
-		.recipients = l.rcpts,
-		.nrecipients = l.n,
-		.notify = (const char *const *)l.notify,
-		.orcpt = (const char *const *)l.orcpt,
-		.envid = s->tx.params.has_envid ? s->tx.params.envid : NULL,
-		.dsn_ret = rets[s->tx.params.ret],
-		.account_id = s->authenticated ? s->account_id : 0,
-		.smtputf8 = s->tx.params.smtputf8,
-		.data = b->remote.data,
-		.len = b->remote.len,
+	    .sender = s->tx.from_str,
+	    .recipients = l.rcpts,
+	    .nrecipients = l.n,
+	    .notify = (const char *const *)l.notify,
+	    .orcpt = (const char *const *)l.orcpt,
+	    .envid = s->tx.params.has_envid ? s->tx.params.envid : NULL,
+	    .dsn_ret = rets[s->tx.params.ret],
+	    .account_id = s->authenticated ? s->account_id : 0,
+	    .smtputf8 = s->tx.params.smtputf8,
+	    .data = b->remote.data,
+	    .len = b->remote.len,
 	};
 	int64_t qid = 0;
 	const char *err = "";
 	if (outbound_enqueue(s->srv->pool, &m, &qid, &err) < 0) {
 		log_error("event=enqueue status=failed error=\"%s\"", err);
-		*r = (struct smtp_result){ 451, "4.3.0", "Temporary failure queueing the message, try again later" };
+		*r = (struct smtp_result){
+		    451, "4.3.0", "Temporary failure queueing the message, try again later"};
 	} else {
 		log_info("event=enqueue queue_id=%lld rcpts=%zu", (long long)qid, l.n);
 	}
@@ -336,7 +342,7 @@ static void smtp_enqueue_remote(struct smtp_session *s, struct smtp_body *b, str
 enum smtp_outcome smtp_body_finish(struct smtp_session *s)
 {
 	struct smtp_body *b = s->tx.body;
-	struct smtp_result r = { 250, "2.0.0", "Ok" };
+	struct smtp_result r = {250, "2.0.0", "Ok"};
 	smtp_body_flush(b);
 	if (b->in != NULL)
 		store_incoming_finish(b->in);
@@ -346,8 +352,8 @@ enum smtp_outcome smtp_body_finish(struct smtp_session *s)
 		smtp_enqueue_remote(s, b, &r);
 	char q[LOG_QUOTE_MAX];
 	log_info("event=message id=%s from=%s rcpts=%zu size=%llu bare_lf=%s status=%u", s->tx.id,
-		 log_quote(q, sizeof(q), s->tx.from_str), s->tx.nrcpts, (unsigned long long)b->size,
-		 b->bare_lf ? "yes" : "no", r.code);
+	         log_quote(q, sizeof(q), s->tx.from_str), s->tx.nrcpts, (unsigned long long)b->size,
+	         b->bare_lf ? "yes" : "no", r.code);
 	if (r.code == 250) {
 		smtp_reply(s->c, 250, "2.0.0", "Ok: queued as %s", s->tx.id);
 		s->transactions++;
@@ -394,7 +400,7 @@ enum smtp_outcome smtp_cmd_data(struct smtp_session *s, const char *args, size_t
 		if (st != CONN_OK)
 			return smtp_conn_failed(s, st);
 		more = smtp_data_line(s->tx.body, s->line.data != NULL ? s->line.data : "",
-				      s->line.len, bare_lf, &prev_crlf);
+		                      s->line.len, bare_lf, &prev_crlf);
 	}
 	return smtp_body_finish(s);
 }
@@ -438,15 +444,16 @@ enum smtp_outcome smtp_cmd_bdat(struct smtp_session *s, const char *args, size_t
 	uint64_t so_far = s->tx.body != NULL ? s->tx.body->size : 0;
 	if (size > 2 * max - so_far) {
 		/* Far past the limit: do not read gigabytes just to stay in step. */
-		smtp_reply(s->c, 552, "5.3.4", "Message size exceeds fixed maximum message size; closing connection");
+		smtp_reply(s->c, 552, "5.3.4",
+		           "Message size exceeds fixed maximum message size; closing connection");
 		return SMTP_CLOSE;
 	}
 	if (why == NULL && !s->tx.bdat) {
 		s->tx.bdat = true;
 		s->tx.body = smtp_body_begin(s);
 	}
-	enum conn_status st = conn_read_stream(s->c, size, why == NULL ? smtp_bdat_sink : NULL,
-					       s->tx.body);
+	enum conn_status st =
+	    conn_read_stream(s->c, size, why == NULL ? smtp_bdat_sink : NULL, s->tx.body);
 	if (st != CONN_OK)
 		return smtp_conn_failed(s, st);
 	if (why != NULL) {

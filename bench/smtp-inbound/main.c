@@ -36,8 +36,8 @@
 #define RAW_CONNS_MAX 48
 
 struct bench_msg {
-	struct buf wire;  /* dot-stuffed DATA payload ending in CRLF.CRLF */
-	struct buf raw;   /* the message itself, for the raw INSERT */
+	struct buf wire; /* dot-stuffed DATA payload ending in CRLF.CRLF */
+	struct buf raw;  /* the message itself, for the raw INSERT */
 	unsigned rcpts[MAX_RCPTS];
 	unsigned nrcpts;
 };
@@ -69,19 +69,21 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static const char *const words[] = { "meeting", "report", "budget", "the", "and", "project",
-	"customer", "invoice", "schedule", "please", "review", "attached", "thanks", "team",
-	"update", "server", "release", "forecast", "we", "will", "have", "a", "new", "office" };
+static const char *const words[] = {
+    "meeting",  "report",   "budget", "the",      "and",    "project", "customer", "invoice",
+    "schedule", "please",   "review", "attached", "thanks", "team",    "update",   "server",
+    "release",  "forecast", "we",     "will",     "have",   "a",       "new",      "office"};
 
 static void gen_message(struct bench_msg *m, unsigned i)
 {
 	size_t size = (size_t)(2048.0 * pow(100.0, (double)(rng_next() % 1000) / 1000.0));
 	buf_init(&m->raw, BUF_NO_LIMIT);
-	buf_printf(&m->raw, "From: Sender %u <sender%u@remote.example>\r\nTo: team@example\r\n"
-		   "Subject: bench message %u\r\nMessage-ID: <%u.%llu@bench>\r\n"
-		   "Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
-		   "Content-Type: text/plain; charset=utf-8\r\n\r\n", i, i, i, i,
-		   (unsigned long long)rng_next());
+	buf_printf(&m->raw,
+	           "From: Sender %u <sender%u@remote.example>\r\nTo: team@example\r\n"
+	           "Subject: bench message %u\r\nMessage-ID: <%u.%llu@bench>\r\n"
+	           "Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+	           "Content-Type: text/plain; charset=utf-8\r\n\r\n",
+	           i, i, i, i, (unsigned long long)rng_next());
 	size_t col = 0;
 	while (m->raw.len < size) {
 		const char *w = words[rng_next() % (sizeof(words) / sizeof(words[0]))];
@@ -152,7 +154,7 @@ static int client_open(struct client *c)
 {
 	c->have = 0;
 	c->fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)B.port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)B.port)};
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -239,11 +241,11 @@ static void *raw_worker(void *arg)
 	unsigned i;
 	while ((i = atomic_fetch_add(&B.next, 1)) < B.nmsgs) {
 		double t0 = now_ms();
-		const char *vals[1] = { B.msgs[i].raw.data };
-		int lens[1] = { (int)B.msgs[i].raw.len };
-		int fmts[1] = { 1 };
+		const char *vals[1] = {B.msgs[i].raw.data};
+		int lens[1] = {(int)B.msgs[i].raw.len};
+		int fmts[1] = {1};
 		PGresult *r = PQexecParams(pg, "INSERT INTO bench_raw (data) VALUES ($1)", 1, NULL,
-					   vals, lens, fmts, 0);
+		                           vals, lens, fmts, 0);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 			atomic_fetch_add(&B.failed, 1);
 		PQclear(r);
@@ -282,7 +284,7 @@ static void load_account_ids(PGconn *pg)
 	char sql[256];
 	for (unsigned u = 0; u < B.users; u++) {
 		snprintf(sql, sizeof(sql), "SELECT id FROM accounts WHERE address = 'user%u@%s'", u,
-			 B.domain);
+		         B.domain);
 		PGresult *r = PQexec(pg, sql);
 		if (PQntuples(r) != 1) {
 			fprintf(stderr, "no account user%u@%s\n", u, B.domain);
@@ -350,7 +352,8 @@ static long peak_rss_kb(const char *pid)
 int main(int argc, char **argv)
 {
 	if (argc != 8) {
-		fprintf(stderr, "usage: %s PORT CONNINFO DOMAIN USERS CONNS MESSAGES SERVER_PID\n", argv[0]);
+		fprintf(stderr, "usage: %s PORT CONNINFO DOMAIN USERS CONNS MESSAGES SERVER_PID\n",
+		        argv[0]);
 		return 2;
 	}
 	B.port = (unsigned)strtoul(argv[1], NULL, 10);
@@ -370,8 +373,8 @@ int main(int argc, char **argv)
 	double smtp = run_threads(smtp_worker, NULL, &p50, &p99);
 	unsigned failed = atomic_load(&B.failed);
 	printf("conns=%-4u messages=%u avg_size=%lluB smtp=%.1f msg/s p50=%.1fms p99=%.1fms "
-	       "failed=%u server_peak_rss=%ldMB", B.conns, B.nmsgs,
-	       (unsigned long long)(bytes / B.nmsgs), smtp, p50, p99, failed,
+	       "failed=%u server_peak_rss=%ldMB",
+	       B.conns, B.nmsgs, (unsigned long long)(bytes / B.nmsgs), smtp, p50, p99, failed,
 	       peak_rss_kb(argv[7]) / 1024);
 	fflush(stdout);
 	unsigned store_conns = B.conns < RAW_CONNS_MAX ? B.conns : RAW_CONNS_MAX;
@@ -383,7 +386,8 @@ int main(int argc, char **argv)
 	double raw = raw_rate(&r50, &r99);
 	printf("\n  store_deliver(%u conns)=%.1f msg/s p50=%.1fms p99=%.1fms"
 	       " | raw_commit(%u conns)=%.1f msg/s p50=%.1fms p99=%.1fms"
-	       " | smtp/raw=%.0f%% smtp/store=%.0f%%\n", store_conns, store, s50, s99, store_conns,
-	       raw, r50, r99, 100.0 * smtp / raw, 100.0 * smtp / store);
+	       " | smtp/raw=%.0f%% smtp/store=%.0f%%\n",
+	       store_conns, store, s50, s99, store_conns, raw, r50, r99, 100.0 * smtp / raw,
+	       100.0 * smtp / store);
 	return failed > 0 ? 1 : 0;
 }

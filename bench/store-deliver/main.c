@@ -484,7 +484,8 @@ int main(int argc, char **argv)
 		print_result("raw", &raw);
 		printf("  ratio  %.0f%% of the raw commit rate\n", 100.0 * st.msgs_s / raw.msgs_s);
 		wait_for_indexer(conn);
-		printf("  index  full-text index caught up at most %.0f ms after a slice\n", index_lag_ms);
+		printf("  index  full-text index caught up at most %.0f ms after a slice\n",
+		       index_lag_ms);
 		fflush(stdout);
 		free_messages(msgs, (unsigned)n);
 	}
