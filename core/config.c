@@ -148,6 +148,15 @@ static const struct config_setting config_table[CFG__COUNT] = {
         {"smtp", "relayhost_tls", CONFIG_ENUM, "starttls", 0, 0, "starttls implicit none",
          "How to secure the smarthost connection: STARTTLS (required), implicit TLS (port 465 "
          "style), or none (only for a relay on a trusted network)."},
+    [CFG_SMTP_RELAYHOST_VERIFY] =
+        {"smtp", "relayhost_verify", CONFIG_BOOL, "yes", 0, 0, NULL,
+         "Check the smarthost's certificate (chain to a trusted CA, and its name or IP address "
+         "as written in relayhost) when relayhost_tls is starttls or implicit; a failure "
+         "defers the mail (4.7.5). no: any certificate is accepted."},
+    [CFG_SMTP_RELAYHOST_CA] =
+        {"smtp", "relayhost_ca", CONFIG_STR, "", 0, 0, NULL,
+         "PEM file of the certificate authorities trusted for the smarthost's certificate "
+         "(only these). Empty: the system trust store."},
     [CFG_QUEUE_RUNNERS] =
         {"queue", "runners", CONFIG_UINT, "4", 1, 256, NULL,
          "Outbound delivery threads of this node (several nodes may share one queue)."},

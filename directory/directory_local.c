@@ -1,6 +1,14 @@
 /* directory_local.c - the directory backend over the PostgreSQL store
  * (tables domains, accounts, aliases, alias_targets of 001_initial.sql).
- * directory.c has already validated and normalised every argument. */
+ * directory.c has already validated and normalised every argument.
+ *
+ * The lookups of every SMTP RCPT are prepared statements (prepared once per
+ * pooled connection, remembered with the PGconn by a libpq event procedure
+ * that also hears when PQreset() loses them), and resolving an address
+ * asks everything its first level needs in one round trip: whether the
+ * domain is ours, and the account or alias rows of the address, of its
+ * address without the sub-address tag and of the domain's catch-all. Only
+ * alias targets cost further queries. */
 #include "directory-private.h"
 
 #include "log.h"
@@ -10,6 +18,7 @@
 #include "xalloc.h"
 
 #include <inttypes.h>
+#include <libpq-events.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +62,134 @@ static PGresult *local_exec(PGconn *conn, const char *sql, int n, const char *co
 	return res;
 }
 
+/* ---- prepared statements (the RCPT path) ---- */
+
+enum local_stmt {
+	LSTMT_RESOLVE,
+	LSTMT_KEY,
+	LSTMT_DOMAIN,
+	LSTMT_ACCOUNT,
+	LSTMT_ACCOUNT_ID,
+	LSTMT_COUNT
+};
+
+static const struct {
+	const char *name;
+	const char *sql;
+	int nparams;
+} local_stmts[LSTMT_COUNT] = {
+    /* $1 domain; $2 address key, $3 its key without the tag (or NULL),
+     * $4 the catch-all "@domain". Rows (kind, key, value, disabled): 'd' if
+     * the domain is ours, 'a' an account (value: id), 't' an alias target. */
+    [LSTMT_RESOLVE] = {"roost_dir_resolve",
+                       "SELECT 'd', $1::text, '', false FROM domains WHERE name = $1::text "
+                       "UNION ALL "
+                       "SELECT 'a', address, id::text, disabled FROM accounts "
+                       "WHERE address IN ($2::text, $3::text, $4::text) "
+                       "UNION ALL "
+                       "SELECT 't', a.address, t.target, false FROM aliases a "
+                       "JOIN alias_targets t ON t.alias_id = a.id "
+                       "WHERE a.address IN ($2::text, $3::text, $4::text) "
+                       "ORDER BY 1, 2, 3",
+                       4},
+    /* An account row ('a', id, disabled) or the alias's targets ('t', target). */
+    [LSTMT_KEY] = {"roost_dir_key",
+                   "SELECT 'a', id::text, disabled FROM accounts WHERE address = $1::text "
+                   "UNION ALL "
+                   "SELECT 't', t.target, false FROM aliases a "
+                   "JOIN alias_targets t ON t.alias_id = a.id WHERE a.address = $1::text "
+                   "ORDER BY 1, 2",
+                   1},
+    [LSTMT_DOMAIN] = {"roost_dir_domain", "SELECT 1 FROM domains WHERE name = $1::text", 1},
+    [LSTMT_ACCOUNT] = {"roost_dir_account",
+                       "SELECT " ACCOUNT_COLS " FROM accounts WHERE address = $1::text", 1},
+    [LSTMT_ACCOUNT_ID] = {"roost_dir_account_id",
+                          "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1::bigint", 1},
+};
+
+/* Which statements this connection has prepared. */
+struct local_conn {
+	unsigned prepared;
+};
+
+static int local_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	switch (id) {
+	case PGEVT_REGISTER: {
+		PGEventRegister *e = info;
+		return PQsetInstanceData(e->conn, local_event,
+		                         xcalloc(1, sizeof(struct local_conn)));
+	}
+	case PGEVT_CONNRESET: {
+		PGEventConnReset *e = info;
+		struct local_conn *lc = PQinstanceData(e->conn, local_event);
+		if (lc != NULL)
+			lc->prepared = 0;
+		return 1;
+	}
+	case PGEVT_CONNDESTROY: {
+		PGEventConnDestroy *e = info;
+		free(PQinstanceData(e->conn, local_event));
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+static struct local_conn *local_conn_state(PGconn *conn)
+{
+	struct local_conn *lc = PQinstanceData(conn, local_event);
+	if (lc == NULL && PQregisterEventProc(conn, local_event, "roost_directory", NULL) == 1)
+		lc = PQinstanceData(conn, local_event);
+	return lc;
+}
+
+static bool local_sqlstate_is(const PGresult *res, const char *state)
+{
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return st != NULL && strcmp(st, state) == 0;
+}
+
+/* Prepares statement i on conn unless done; false if that failed. */
+static bool local_prepare(PGconn *conn, struct local_conn *lc, enum local_stmt i)
+{
+	if (lc->prepared & (1u << i))
+		return true;
+	PGresult *res =
+	    PQprepare(conn, local_stmts[i].name, local_stmts[i].sql, local_stmts[i].nparams, NULL);
+	/* 42P05: prepared already (our memory of it was lost, not the server's). */
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || local_sqlstate_is(res, "42P05");
+	PQclear(res);
+	if (ok)
+		lc->prepared |= 1u << i;
+	return ok;
+}
+
+/* Runs statement i, prepared. A statement the server no longer knows (26000,
+ * e.g. after DISCARD ALL) is prepared again once. Any other failure is
+ * repeated as plain text through local_exec(), which logs it and keeps its
+ * SQLSTATE for local_db_error(): failures are rare, and the text statement
+ * also works where preparing does not. */
+static PGresult *local_exec_stmt(PGconn *conn, enum local_stmt i, const char *const *params,
+                                 const char *what, char *error_r)
+{
+	struct local_conn *lc = local_conn_state(conn);
+	for (int attempt = 0; lc != NULL && attempt < 2 && local_prepare(conn, lc, i); attempt++) {
+		PGresult *res = PQexecPrepared(conn, local_stmts[i].name, local_stmts[i].nparams,
+		                               params, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			return res;
+		bool lost = local_sqlstate_is(res, "26000");
+		PQclear(res);
+		if (!lost)
+			break;
+		lc->prepared &= ~(1u << i);
+	}
+	return local_exec(conn, local_stmts[i].sql, local_stmts[i].nparams, params, what, error_r);
+}
+
 static uint64_t col_u64(const PGresult *res, int row, int col)
 {
 	uint64_t v = 0;
@@ -84,15 +221,15 @@ static void row_account(const PGresult *res, int row, struct directory_account *
 	a->used_bytes = col_u64(res, row, 7);
 }
 
-/* Runs a query returning ACCOUNT_COLS (at most one row expected). */
-static enum directory_err local_account_query(struct directory *dir, const char *sql,
+/* Runs a statement returning ACCOUNT_COLS (at most one row expected). */
+static enum directory_err local_account_query(struct directory *dir, enum local_stmt stmt,
                                               const char *param, const char *label,
                                               struct directory_account *account_r, char *error_r)
 {
 	PGconn *conn = local_borrow(dir, error_r);
 	if (conn == NULL)
 		return DIR_ETEMP;
-	PGresult *res = local_exec(conn, sql, 1, &param, "looking up an account", error_r);
+	PGresult *res = local_exec_stmt(conn, stmt, &param, "looking up an account", error_r);
 	enum directory_err e = DIR_ETEMP;
 	if (res != NULL && PQntuples(res) == 0)
 		e = directory_error(error_r, DIR_ENOTFOUND, "no account %s", label);
@@ -108,8 +245,7 @@ static enum directory_err local_account_query(struct directory *dir, const char 
 static enum directory_err local_account_get(struct directory *dir, const char *key,
                                             struct directory_account *account_r, char *error_r)
 {
-	return local_account_query(dir, "SELECT " ACCOUNT_COLS " FROM accounts WHERE address = $1",
-	                           key, key, account_r, error_r);
+	return local_account_query(dir, LSTMT_ACCOUNT, key, key, account_r, error_r);
 }
 
 static enum directory_err local_account_get_by_id(struct directory *dir, int64_t id,
@@ -118,9 +254,7 @@ static enum directory_err local_account_get_by_id(struct directory *dir, int64_t
 {
 	char ids[24];
 	snprintf(ids, sizeof(ids), "%" PRId64, id);
-	return local_account_query(dir,
-	                           "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1::bigint",
-	                           ids, ids, account_r, error_r);
+	return local_account_query(dir, LSTMT_ACCOUNT_ID, ids, ids, account_r, error_r);
 }
 
 /* ---- authentication ---- */
@@ -180,12 +314,22 @@ static enum directory_auth local_authenticate(struct directory *dir, const char 
 
 /* ---- resolution ---- */
 
-static enum directory_err lookup_domain(void *ctx, const char *domain, bool *local_r)
+/* What directory_expand()'s callbacks work with: the connection, and the
+ * answers of the first round trip (LSTMT_RESOLVE) for the address's domain
+ * and its keys; other names (alias targets) are asked one by one. */
+struct local_resolve {
+	PGconn *conn;
+	const char *domain; /* NULL: nothing prefetched */
+	bool domain_local;
+	const char *keys[3]; /* the keys pre answers for (NULL: unused) */
+	PGresult *pre;
+};
+
+static enum directory_err lookup_domain_conn(PGconn *conn, const char *domain, bool *local_r)
 {
 	char err[DIR_ERROR_SIZE];
 	const char *params[] = {domain};
-	PGresult *res = local_exec(ctx, "SELECT 1 FROM domains WHERE name = $1", 1, params,
-	                           "looking up a domain", err);
+	PGresult *res = local_exec_stmt(conn, LSTMT_DOMAIN, params, "looking up a domain", err);
 	if (res == NULL)
 		return DIR_ETEMP;
 	*local_r = PQntuples(res) > 0;
@@ -193,33 +337,56 @@ static enum directory_err lookup_domain(void *ctx, const char *domain, bool *loc
 	return DIR_OK;
 }
 
-/* An account row ('a', id, disabled) or the alias's targets ('t', target). */
-static enum directory_err lookup_key(void *ctx, const char *key, struct directory_lookup *r)
+static enum directory_err lookup_domain(void *ctx, const char *domain, bool *local_r)
 {
-	char err[DIR_ERROR_SIZE];
-	const char *params[] = {key};
-	PGresult *res =
-	    local_exec(ctx,
-	               "SELECT 'a', id::text, disabled FROM accounts WHERE address = $1 "
-	               "UNION ALL "
-	               "SELECT 't', t.target, false FROM aliases a "
-	               "JOIN alias_targets t ON t.alias_id = a.id WHERE a.address = $1 "
-	               "ORDER BY 1, 2",
-	               1, params, "resolving an address", err);
-	if (res == NULL)
-		return DIR_ETEMP;
+	struct local_resolve *lr = ctx;
+	if (lr->domain != NULL && strcmp(domain, lr->domain) == 0) {
+		*local_r = lr->domain_local;
+		return DIR_OK;
+	}
+	return lookup_domain_conn(lr->conn, domain, local_r);
+}
+
+/* Fills r from the rows of res: kind in column 0, value and disabled in
+ * columns col and col + 1; with key, only rows whose column col - 1 is key.
+ * Rows are sorted: an account row comes before alias targets. */
+static void lookup_fill(const PGresult *res, int col, const char *key, struct directory_lookup *r)
+{
 	int n = PQntuples(res);
 	memset(r, 0, sizeof(*r));
-	if (n > 0 && PQgetvalue(res, 0, 0)[0] == 'a') {
-		r->kind = DIR_LOOKUP_ACCOUNT;
-		r->account_id = (int64_t)col_u64(res, 0, 1);
-		r->disabled = col_bool(res, 0, 2);
-	} else if (n > 0) {
-		r->kind = DIR_LOOKUP_ALIAS;
-		r->targets = xcalloc((size_t)n, sizeof(*r->targets));
-		for (int i = 0; i < n; i++)
-			r->targets[r->ntargets++] = xstrdup(PQgetvalue(res, i, 1));
+	for (int i = 0; i < n; i++) {
+		if (key != NULL && strcmp(PQgetvalue(res, i, col - 1), key) != 0)
+			continue;
+		char kind = PQgetvalue(res, i, 0)[0];
+		if (kind == 'a' && r->kind == DIR_LOOKUP_NONE) {
+			r->kind = DIR_LOOKUP_ACCOUNT;
+			r->account_id = (int64_t)col_u64(res, i, col);
+			r->disabled = col_bool(res, i, col + 1);
+		} else if (kind == 't' && r->kind != DIR_LOOKUP_ACCOUNT) {
+			r->kind = DIR_LOOKUP_ALIAS;
+			r->targets =
+			    xreallocarray(r->targets, r->ntargets + 1, sizeof(*r->targets));
+			r->targets[r->ntargets++] = xstrdup(PQgetvalue(res, i, col));
+		}
 	}
+}
+
+/* An account ('a', id, disabled) or the alias's targets ('t', target). */
+static enum directory_err lookup_key(void *ctx, const char *key, struct directory_lookup *r)
+{
+	struct local_resolve *lr = ctx;
+	for (size_t i = 0; lr->pre != NULL && i < 3; i++) {
+		if (lr->keys[i] != NULL && strcmp(lr->keys[i], key) == 0) {
+			lookup_fill(lr->pre, 2, key, r);
+			return DIR_OK;
+		}
+	}
+	char err[DIR_ERROR_SIZE];
+	const char *params[] = {key};
+	PGresult *res = local_exec_stmt(lr->conn, LSTMT_KEY, params, "resolving an address", err);
+	if (res == NULL)
+		return DIR_ETEMP;
+	lookup_fill(res, 1, NULL, r);
 	PQclear(res);
 	return DIR_OK;
 }
@@ -229,14 +396,46 @@ static const struct directory_lookup_fns local_lookup_fns = {
     .is_local_domain = lookup_domain,
 };
 
+/* The first round trip: the domain, the address, its base and catch-all.
+ * keys holds their text (3 x ADDRESS_BUF_SIZE). */
+static enum directory_err local_prefetch(struct directory *dir, const struct address *a,
+                                         struct local_resolve *lr, char keys[3][ADDRESS_BUF_SIZE],
+                                         char *error_r)
+{
+	struct address base;
+	address_lookup_key(a, keys[0]);
+	lr->keys[0] = keys[0];
+	if (address_split_detail(a, dir->detail_separator, &base, NULL) == 1) {
+		address_lookup_key(&base, keys[1]);
+		lr->keys[1] = keys[1];
+	}
+	keys[2][0] = '@'; /* "@dom" fits: the domain is shorter than an address */
+	memcpy(&keys[2][1], a->domain, a->domain_len + 1);
+	lr->keys[2] = keys[2];
+	const char *params[] = {a->domain, lr->keys[0], lr->keys[1], lr->keys[2]};
+	lr->pre = local_exec_stmt(lr->conn, LSTMT_RESOLVE, params, "resolving an address", error_r);
+	if (lr->pre == NULL)
+		return DIR_ETEMP;
+	lr->domain = a->domain;
+	lr->domain_local = false;
+	for (int i = 0; i < PQntuples(lr->pre); i++)
+		if (PQgetvalue(lr->pre, i, 0)[0] == 'd')
+			lr->domain_local = true;
+	return DIR_OK;
+}
+
 static enum directory_err local_resolve(struct directory *dir, const struct address *a,
                                         struct directory_resolution *r, char *error_r)
 {
-	PGconn *conn = local_borrow(dir, error_r);
-	if (conn == NULL)
+	struct local_resolve lr = {.conn = local_borrow(dir, error_r)};
+	char keys[3][ADDRESS_BUF_SIZE];
+	if (lr.conn == NULL)
 		return DIR_ETEMP;
-	enum directory_err e = directory_expand(dir, &local_lookup_fns, conn, a, r, error_r);
-	local_return(dir, &conn);
+	enum directory_err e = local_prefetch(dir, a, &lr, keys, error_r);
+	if (e == DIR_OK)
+		e = directory_expand(dir, &local_lookup_fns, &lr, a, r, error_r);
+	PQclear(lr.pre);
+	local_return(dir, &lr.conn);
 	return e;
 }
 
@@ -246,7 +445,7 @@ static enum directory_err local_is_local_domain(struct directory *dir, const cha
 	PGconn *conn = local_borrow(dir, error_r);
 	if (conn == NULL)
 		return DIR_ETEMP;
-	enum directory_err e = lookup_domain(conn, domain, local_r);
+	enum directory_err e = lookup_domain_conn(conn, domain, local_r);
 	if (e != DIR_OK)
 		directory_error(error_r, e, "database error while looking up a domain");
 	local_return(dir, &conn);

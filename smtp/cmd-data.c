@@ -207,8 +207,8 @@ static bool smtp_check_header_from(struct smtp_session *s, const struct smtp_bod
 	if (fc.worst > 0)
 		return true;
 	if (fc.worst < 0)
-		*r =
-		    (struct smtp_result){451, "4.3.0", "Temporary lookup failure, try again later"};
+		*r = (struct smtp_result){451, "4.4.3",
+		                          "Temporary directory failure, try again later"};
 	else
 		*r = (struct smtp_result){
 		    553, "5.7.1", "Header From: address not owned by the authenticated user"};

@@ -37,7 +37,7 @@ static bool smtp_mail_owner_ok(struct smtp_session *s, const char *from, enum sm
 	if (owned > 0)
 		return true;
 	if (owned < 0) {
-		smtp_reply(s->c, 451, "4.3.0", "Temporary lookup failure, try again later");
+		smtp_reply(s->c, 451, "4.4.3", "Temporary directory failure, try again later");
 		*o_r = SMTP_DONE;
 		return false;
 	}

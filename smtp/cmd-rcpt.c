@@ -95,7 +95,8 @@ static enum smtp_outcome smtp_rcpt_local(struct smtp_session *s, const struct ad
 	if (q != 0) {
 		directory_resolution_free(res);
 		if (q < 0)
-			smtp_reply(s->c, 451, "4.3.0", "Temporary lookup failure, try again later");
+			smtp_reply(s->c, 451, "4.4.3",
+			           "Temporary directory failure, try again later");
 		return SMTP_DONE;
 	}
 	struct smtp_rcpt *r = smtp_rcpt_add(&s->tx, addr, p);

@@ -469,11 +469,13 @@ static void dns_mx_shuffle(struct dns_mx *mx, size_t n)
 		size_t j = i;
 		while (j < n && mx[j].pref == mx[i].pref)
 			j++;
-		for (size_t k = j - 1; k > i; k--) {
+		/* Fisher-Yates over mx[i..j), counted by the group's size
+		 * (an index loop down to i made GCC -O2 warn falsely). */
+		for (size_t left = j - i; left > 1; left--) {
 			uint32_t rnd = 0;
 			if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 				rnd = 0;
-			size_t s = i + rnd % (k - i + 1);
+			size_t k = i + left - 1, s = i + rnd % left;
 			struct dns_mx tmp = mx[k];
 			mx[k] = mx[s];
 			mx[s] = tmp;

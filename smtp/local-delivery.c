@@ -17,20 +17,49 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SMTP_BORROW_MS 10000
 
-int smtp_quota_check(struct smtp_session *s, int64_t account_id, uint64_t size)
+static uint64_t smtp_now_ms(void)
 {
-	for (size_t i = 0; i < s->nunlimited; i++)
-		if (s->unlimited[i] == account_id)
-			return 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool smtp_unlimited_known(struct smtp_unlimited *u, int64_t id)
+{
+	size_t i = (size_t)((uint64_t)id % SMTP_UNLIMITED_SLOTS);
+	pthread_mutex_lock(&u->lock);
+	bool known = u->slot[i].id == id && u->slot[i].until_ms > smtp_now_ms();
+	pthread_mutex_unlock(&u->lock);
+	return known;
+}
+
+/* Remembers (unlimited) or forgets (it has a quota) the account. */
+static void smtp_unlimited_note(struct smtp_unlimited *u, int64_t id, bool unlimited)
+{
+	size_t i = (size_t)((uint64_t)id % SMTP_UNLIMITED_SLOTS);
+	pthread_mutex_lock(&u->lock);
+	if (unlimited) {
+		u->slot[i].id = id;
+		u->slot[i].until_ms = smtp_now_ms() + SMTP_UNLIMITED_TTL_MS;
+	} else if (u->slot[i].id == id) {
+		u->slot[i].id = 0;
+	}
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* smtp_quota_check() from the account's current row. */
+static int smtp_quota_lookup(struct smtp_session *s, int64_t account_id, uint64_t size)
+{
 	struct directory_account a;
 	enum directory_err e = directory_account_get_by_id(s->srv->dir, account_id, &a, NULL);
 	if (e == DIR_ETEMP)
 		return -1;
-	if (e == DIR_OK && a.quota_bytes == 0 && s->nunlimited < SMTP_UNLIMITED_CACHE)
-		s->unlimited[s->nunlimited++] = account_id;
+	if (e == DIR_OK)
+		smtp_unlimited_note(&s->srv->unlimited, account_id, a.quota_bytes == 0);
 	if (e != DIR_OK || a.quota_bytes == 0)
 		return 0;
 	if (size > a.quota_bytes)
@@ -38,6 +67,13 @@ int smtp_quota_check(struct smtp_session *s, int64_t account_id, uint64_t size)
 	if (a.used_bytes >= a.quota_bytes || a.quota_bytes - a.used_bytes < size)
 		return 1;
 	return 0;
+}
+
+int smtp_quota_check(struct smtp_session *s, int64_t account_id, uint64_t size)
+{
+	if (smtp_unlimited_known(&s->srv->unlimited, account_id))
+		return 0;
+	return smtp_quota_lookup(s, account_id, size);
 }
 
 /* Adds (account, mailbox) unless present. */
@@ -81,12 +117,13 @@ static int smtp_targets_build(struct smtp_session *s, PGconn *conn, struct store
 	return 0;
 }
 
-/* After a quota failure: can the message never fit one of the accounts? */
+/* After a quota failure: can the message never fit one of the accounts?
+ * (Asked afresh: the no-quota cache may be behind a new quota.) */
 static bool smtp_never_fits(struct smtp_session *s, const struct store_target *t, size_t n,
                             uint64_t size)
 {
 	for (size_t i = 0; i < n; i++)
-		if (t[i].result == STORE_EQUOTA && smtp_quota_check(s, t[i].account_id, size) == 2)
+		if (t[i].result == STORE_EQUOTA && smtp_quota_lookup(s, t[i].account_id, size) == 2)
 			return true;
 	return false;
 }

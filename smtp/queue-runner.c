@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -43,7 +45,8 @@ struct queue_runner {
 	struct db_pool *pool;
 	struct directory *dir;
 	struct dns_resolver dns;
-	struct ssl_ctx_st *tls;
+	struct ssl_ctx_st *tls;       /* opportunistic STARTTLS to MX hosts: no checks */
+	struct ssl_ctx_st *relay_tls; /* the smarthost: verifying unless relayhost_verify = no */
 	atomic_bool stopping;
 	int stop_pipe[2];
 	struct runner_thread *threads;
@@ -118,6 +121,7 @@ static void runner_route_relay(struct queue_runner *qr, const char *relay, struc
 	rt->o.tls = strcmp(mode, "implicit") == 0 ? SMTPC_TLS_IMPLICIT
 	            : strcmp(mode, "none") == 0   ? SMTPC_TLS_NONE
 	                                          : SMTPC_TLS_REQUIRED;
+	rt->o.tls_ctx = qr->relay_tls;
 	rt->o.auth_user = config_str(cfg, CFG_SMTP_RELAYHOST_USER);
 	rt->o.auth_password = config_str(cfg, CFG_SMTP_RELAYHOST_PASSWORD);
 	struct config_listen_addr *a = NULL;
@@ -459,6 +463,7 @@ static void queue_runner_free(struct queue_runner *qr)
 		pthread_mutex_destroy(&qr->threads[i].lock);
 	free(qr->threads);
 	tls_ctx_unref(&qr->tls);
+	tls_ctx_unref(&qr->relay_tls);
 	close(qr->stop_pipe[0]);
 	close(qr->stop_pipe[1]);
 	free(qr);
@@ -483,6 +488,37 @@ static int runner_dns_init(struct queue_runner *qr, const char **error_r)
 	return 0;
 }
 
+/* The smarthost's context when relayhost_tls asks for TLS: the system trust
+ * store, or only the CAs of [smtp] relayhost_ca (an unreadable file is a
+ * config error, not a reason to trust more). */
+static int runner_relay_tls_init(struct queue_runner *qr, const char **error_r)
+{
+	static char errbuf[512];
+	const struct config *cfg = qr->cfg;
+	bool verify = config_bool(cfg, CFG_SMTP_RELAYHOST_VERIFY);
+	const char *ca = config_str(cfg, CFG_SMTP_RELAYHOST_CA);
+	if (config_str(cfg, CFG_SMTP_RELAYHOST)[0] == '\0' ||
+	    strcmp(config_str(cfg, CFG_SMTP_RELAYHOST_TLS), "none") == 0)
+		return 0;
+	qr->relay_tls = tls_client_ctx_new(verify, error_r);
+	if (qr->relay_tls == NULL)
+		return -1;
+	if (!verify || ca[0] == '\0')
+		return 0;
+	X509_STORE *store = X509_STORE_new();
+	if (store == NULL)
+		fatal("event=out_of_memory what=x509_store");
+	SSL_CTX_set_cert_store(qr->relay_tls, store); /* frees the system store */
+	if (SSL_CTX_load_verify_locations(qr->relay_tls, ca, NULL) == 1)
+		return 0;
+	char reason[256] = "";
+	ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
+	ERR_clear_error();
+	snprintf(errbuf, sizeof(errbuf), "[smtp] relayhost_ca: cannot load %s: %s", ca, reason);
+	*error_r = errbuf;
+	return -1;
+}
+
 int queue_runner_start(const struct config *cfg, struct db_pool *pool, struct directory *dir,
                        struct queue_runner **qr_r, const char **error_r)
 {
@@ -497,7 +533,8 @@ int queue_runner_start(const struct config *cfg, struct db_pool *pool, struct di
 		return -1;
 	}
 	if (runner_dns_init(qr, error_r) < 0 ||
-	    (qr->tls = tls_client_ctx_new(false, error_r)) == NULL) {
+	    (qr->tls = tls_client_ctx_new(false, error_r)) == NULL ||
+	    runner_relay_tls_init(qr, error_r) < 0) {
 		queue_runner_free(qr);
 		return -1;
 	}

@@ -21,6 +21,7 @@ int smtp_server_new(const struct config *cfg, struct db_pool *pool, struct direc
 	srv->cfg = cfg;
 	srv->pool = pool;
 	srv->dir = dir;
+	pthread_mutex_init(&srv->unlimited.lock, NULL);
 	if (gethostname(srv->default_hostname, sizeof(srv->default_hostname) - 1) < 0)
 		snprintf(srv->default_hostname, sizeof(srv->default_hostname), "localhost");
 	for (int i = 0; i < 3; i++)
@@ -44,6 +45,7 @@ void smtp_server_free(struct smtp_server **srv)
 	if (*srv == NULL)
 		return;
 	queue_runner_stop(&(*srv)->qr);
+	pthread_mutex_destroy(&(*srv)->unlimited.lock);
 	free(*srv);
 	*srv = NULL;
 }

@@ -182,7 +182,10 @@ enum smtp_outcome smtp_reply_dir_err(struct smtp_session *s, enum directory_err 
 {
 	switch (e) {
 	case DIR_ETEMP:
-		smtp_reply(s->c, 451, "4.3.0", "%s: temporary lookup failure, try again later", what);
+		/* RFC 3463 X.4.3 "directory server failure": the database or
+		 * the LDAP server behind the directory did not answer. */
+		smtp_reply(s->c, 451, "4.4.3", "%s: temporary directory failure, try again later",
+		           what);
 		return SMTP_DONE;
 	case DIR_EINVALID:
 		smtp_reply(s->c, 501, "5.1.3", "%s: bad address syntax", what);

@@ -1,6 +1,12 @@
 /* smtp-client.c - the outbound SMTP client: one connection, EHLO,
  * opportunistic STARTTLS, AUTH for a smarthost, PIPELINING, SIZE,
- * 8BITMIME, SMTPUTF8, per-recipient replies (outbound-private.h). */
+ * 8BITMIME, SMTPUTF8, per-recipient replies (outbound-private.h).
+ *
+ * Whether the peer's certificate is checked is the TLS context's business
+ * (the queue runner gives a verifying one for the smarthost, a
+ * non-verifying one for opportunistic STARTTLS to MX hosts); conn checks
+ * the name o->host when the context verifies. A certificate that does not
+ * verify is a temporary failure (451 4.7.5) naming the reason. */
 #include "outbound-private.h"
 
 #include "dkim-key.h"
@@ -11,6 +17,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -178,6 +186,27 @@ static int smtpc_ehlo(struct smtpc_session *s, struct smtpc_reply *r)
 	return r->code == 250 ? 0 : -1;
 }
 
+/* The reply for a failed handshake: with a verifying context, why the
+ * certificate was refused ("hostname mismatch", "self-signed certificate"). */
+static void smtpc_tls_failed(struct smtpc_session *s, struct smtpc_reply *r)
+{
+	SSL *ssl = conn_ssl(s->c);
+	long v = X509_V_OK;
+	if (ssl != NULL && (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0)
+		v = SSL_get_verify_result(ssl);
+	if (v == X509_V_OK) {
+		smtpc_reply_set(r, 451, "4.7.5", "TLS handshake failed");
+		return;
+	}
+	char text[256];
+	snprintf(text, sizeof(text), "TLS certificate of %.100s not verified: %s", s->o->host,
+	         X509_verify_cert_error_string(v));
+	smtpc_reply_set(r, 451, "4.7.5", text);
+	char q[LOG_QUOTE_MAX];
+	log_warn("event=tls_verify_failed host=%s error=%s", log_quote(q, sizeof(q), s->o->host),
+	         X509_verify_cert_error_string(v));
+}
+
 static int smtpc_starttls(struct smtpc_session *s, struct smtpc_reply *r)
 {
 	bool offered = (s->ext & SMTPC_EXT_STARTTLS) != 0;
@@ -193,7 +222,7 @@ static int smtpc_starttls(struct smtpc_session *s, struct smtpc_reply *r)
 		return s->o->tls == SMTPC_TLS_REQUIRED ? -1 : 0;
 	if (conn_tls_connect(s->c, s->o->tls_ctx, s->o->host, s->o->connect_timeout_ms) !=
 	    CONN_OK) {
-		smtpc_reply_set(r, 451, "4.7.5", "TLS handshake failed");
+		smtpc_tls_failed(s, r);
 		return -1;
 	}
 	return smtpc_ehlo(s, r);
@@ -255,7 +284,7 @@ struct smtpc_session *smtpc_open(const struct sockaddr_storage *addr, const stru
 	smtpc_set_limits(s->c, o->command_timeout_ms);
 	if (o->tls == SMTPC_TLS_IMPLICIT &&
 	    conn_tls_connect(s->c, o->tls_ctx, o->host, o->connect_timeout_ms) != CONN_OK) {
-		smtpc_reply_set(err_r, 451, "4.7.5", "TLS handshake failed");
+		smtpc_tls_failed(s, err_r);
 		goto fail;
 	}
 	smtpc_read_reply(s, err_r, false);

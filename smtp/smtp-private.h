@@ -11,16 +11,31 @@
 #include "smtp-parse.h"
 #include "store.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct queue_runner;
 
-#define SMTP_UNLIMITED_CACHE 64
+/* Accounts known to have no quota: slots, and how long an entry holds. */
+#define SMTP_UNLIMITED_SLOTS  1024
+#define SMTP_UNLIMITED_TTL_MS 5000
 
 struct smtp_listener_ctx {
 	struct smtp_server *srv;
 	enum smtp_listener which;
+};
+
+/* Accounts seen without a quota in the last SMTP_UNLIMITED_TTL_MS, for all
+ * sessions (direct-mapped by id): their RCPT needs no quota lookup. DATA
+ * still counts quota in the store's transaction, so a quota set meanwhile
+ * is enforced there, at most that much later at RCPT. */
+struct smtp_unlimited {
+	pthread_mutex_t lock;
+	struct {
+		int64_t id;
+		uint64_t until_ms;
+	} slot[SMTP_UNLIMITED_SLOTS];
 };
 
 struct smtp_server {
@@ -30,6 +45,7 @@ struct smtp_server {
 	struct smtp_listener_ctx listeners[3];
 	struct queue_runner *qr;
 	char default_hostname[256]; /* gethostname(), when [server] hostname is empty */
+	struct smtp_unlimited unlimited;
 };
 
 /* One accepted recipient. */
@@ -85,10 +101,6 @@ struct smtp_session {
 	char user[ADDRESS_BUF_SIZE];
 	unsigned bad_commands;
 	unsigned transactions;
-	/* Accounts seen without a quota in this session: their RCPT needs no
-	 * quota lookup (DATA still counts quota in the store's transaction). */
-	int64_t unlimited[SMTP_UNLIMITED_CACHE];
-	size_t nunlimited;
 	bool quit;
 	struct smtp_tx tx;
 };
@@ -156,7 +168,8 @@ void smtp_deliver_local(struct smtp_session *s, struct store_incoming *in,
                         struct smtp_result *r);
 /* Quota check at RCPT time for one account and an expected size (0 when
  * unknown): 0 fits, 1 full now (452 4.2.2), 2 can never fit (552 5.2.2),
- * -1 temporary failure. */
+ * -1 temporary failure. Accounts in the server's no-quota cache fit
+ * without a lookup. */
 int smtp_quota_check(struct smtp_session *s, int64_t account_id, uint64_t size);
 
 #endif

@@ -249,3 +249,65 @@ def self_signed_context(directory, host="mx.test"):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     return ctx
+
+
+class TestCA:
+    """A throw-away certificate authority (openssl CLI) in directory: its
+    certificate is self.cert (PEM); issue() signs server certificates."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, directory, name="Roost Test CA"):
+        import os
+        import subprocess
+        os.makedirs(directory, exist_ok=True)
+        self.dir = directory
+        self.cert = os.path.join(directory, "ca.pem")
+        self.key = os.path.join(directory, "ca-key.pem")
+        self._serial = itertools.count(1)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=" + name,
+                        "-addext", "basicConstraints=critical,CA:TRUE",
+                        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                        "-keyout", self.key, "-out", self.cert],
+                       check=True, capture_output=True)
+
+    def issue(self, cn, dns_names=(), ips=()):
+        """A server certificate for cn with these subjectAltNames (DNS
+        names, IP addresses): (cert path, key path)."""
+        import os
+        import subprocess
+        n = next(self._serial)
+        base = os.path.join(self.dir, "server%d" % n)
+        cert, key, csr, ext = base + ".pem", base + "-key.pem", base + ".csr", base + ".ext"
+        sans = ["DNS:" + d for d in dns_names] + ["IP:" + i for i in ips]
+        with open(ext, "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                    "keyUsage=critical,digitalSignature\n")
+            if sans:
+                f.write("subjectAltName=%s\n" % ",".join(sans))
+        subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=" + cn,
+                        "-keyout", key, "-out", csr], check=True, capture_output=True)
+        subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey",
+                        self.key, "-set_serial", str(1000 + n), "-days", "2", "-extfile", ext,
+                        "-out", cert], check=True, capture_output=True)
+        return cert, key
+
+    def server_context(self, cn, dns_names=(), ips=()):
+        """An ssl.SSLContext serving a fresh certificate from issue()."""
+        import ssl
+        cert, key = self.issue(cn, dns_names, ips)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        return ctx
+
+
+class FakeImplicitTLSMX(FakeMX):
+    """A FakeMX speaking TLS from the first byte (port 465 style), with the
+    ssl.SSLContext tls."""
+
+    def __init__(self, ip, port, tls, **kw):
+        super().__init__(ip, port, **kw)
+        self.controller = Controller(MXHandler(self), hostname=ip, port=port,
+                                     ssl_context=tls, ready_timeout=10)

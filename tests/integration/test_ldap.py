@@ -248,11 +248,34 @@ def test_protocols_answer_temporary_failures_while_ldap_is_down(roost, slapd):
         assert "[UNAVAILABLE]" in _imap_login(roost, "user6@" + d, "pw-6")
         assert _smtp_auth(roost, "user6@" + d, "pw-6").startswith("454")
         reply = _rcpt(roost, "u8.alt@" + d)
-        assert reply.startswith("451"), reply  # never 550 for an LDAP address
+        # Never 550 for an LDAP address; RFC 3463 "directory server failure".
+        assert reply.startswith("451 4.4.3"), reply
     finally:
         slapd.start()
     assert _imap_login(roost, "user6@" + d, "pw-6").startswith("OK")
     assert _rcpt(roost, "u8.alt@" + d).startswith("250")
+
+
+def test_rcpt_while_ldap_is_down_is_a_directory_failure(roost, slapd):
+    d = slapd.domain
+    local = "rcpt-%s@%s" % (uuid.uuid4().hex[:8], d)
+    roost.cli("user", "add", local, input="local-pw\n", check=True)
+    unknown = "nobody-%s@%s" % (uuid.uuid4().hex[:8], d)
+    slapd.stop()
+    try:
+        time.sleep(0.5)
+        # Never looked up before (nothing cached): a user, an alternate
+        # address, and one LDAP would not know: none may get 550 now.
+        for addr in ("user30@" + d, "u31.alt@" + d, unknown):
+            reply = _rcpt(roost, addr)
+            assert reply.startswith("451 4.4.3 "), (addr, reply)
+        # An account in the store is found without asking LDAP.
+        assert _rcpt(roost, local).startswith("250")
+    finally:
+        slapd.start()
+    assert _rcpt(roost, "user30@" + d).startswith("250")
+    assert _rcpt(roost, "u31.alt@" + d).startswith("250")
+    assert _rcpt(roost, unknown).startswith("550 5.1.1")
 
 
 # ---- addresses and groups ----
