@@ -144,7 +144,7 @@ static enum store_err open_view(struct imap_session *s, PGconn *conn, const char
 		return e;
 	if (s->srv->notifier != NULL)
 		s->view.sub = notifier_subscribe(s->srv->notifier, mb->id);
-	e = store_entries_list(conn, mb->id, 1, UINT32_MAX, 0, &entries, &n);
+	e = imap_view_load(conn, mb->id, 0, (size_t)mb->messages, &entries, &n);
 	if (e != STORE_OK) {
 		if (s->view.sub != NULL)
 			notifier_unsubscribe(&s->view.sub);

@@ -360,6 +360,9 @@ void imap_write_literal(struct imap_session *s, const void *p, size_t len);
 void imap_write_mailbox(struct imap_session *s, const char *name);
 /* "(\Seen \Answered keyword ...)" into out. */
 void imap_flags_format(unsigned flags, char *const *keywords, struct buf *out);
+/* n in decimal into out: responses of 100,000 numbers are built without a
+ * printf per number. */
+void imap_append_number(struct buf *out, uint64_t n);
 
 /* ---- modified UTF-7 (imap-utf7.c, RFC 3501 section 5.1.3) ---- */
 /* -1 on invalid input (bad base64, unterminated shift, non-canonical
@@ -434,6 +437,22 @@ void imap_view_send_flags(struct imap_session *s);
 /* Installs entries (ascending by UID, malloc'd as store_entries_list
  * returns them) as the view's messages; the view owns them from now on. */
 void imap_view_take_entries(struct imap_session *s, struct store_entry *entries, size_t n);
+/* The entries of a mailbox with modseq > changedsince (0: all), ascending
+ * by UID, in store_entries_list's form (free with store_entries_free) but
+ * with keywords NULL where there are none. One query streamed row by row
+ * in binary, so a mailbox of 100,000 messages loads without building a
+ * 100,000-row result first; hint is the expected count (0: unknown). An
+ * unknown mailbox gives no entries. STORE_ETEMP (logged) on a failure. */
+enum store_err imap_view_load(PGconn *conn, int64_t mailbox_id, uint64_t changedsince, size_t hint,
+                              struct store_entry **entries_r, size_t *n_r);
+/* One row of that query as libpq hands it over in binary: values[c] NULL
+ * for SQL NULL, lengths[c] its byte count. Columns: uid int8, flags int4,
+ * modseq int8, internaldate timestamptz, size int8, message_id int8, then
+ * the keywords as text ("a b") or NULL. The UID must be above prev_uid.
+ * -1 on anything else (wrong count, width or NULL, UID out of order or past
+ * 32 bits); 0 with *e_r filled (keywords malloc'd, or NULL). */
+int imap_view_entry_parse(const char *const *values, const int *lengths, int ncols,
+                          uint32_t prev_uid, struct store_entry *e_r);
 /* Removes the given UIDs (ascending; those not in the view are ignored) and
  * reports them: EXPUNGE per message, or one VANISHED with QRESYNC. Only
  * where an EXPUNGE may be sent. */

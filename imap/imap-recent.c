@@ -8,6 +8,7 @@
 #include "imap-private.h"
 
 #include "log.h"
+#include "strnum.h"
 #include "xalloc.h"
 
 #include <inttypes.h>
@@ -49,16 +50,23 @@ int imap_recent_claim(struct imap_session *s, PGconn *conn, uint32_t upto)
 	snprintf(id, sizeof(id), "%" PRId64, v->mailbox_id);
 	snprintf(to, sizeof(to), "%" PRIu32, upto);
 	const char *params[] = {id, to};
-	PGresult *r = db_exec(conn, v->readonly ? SQL_PEEK : SQL_CLAIM, 2, params);
+	/* Look before locking: recent_uid only grows, so when it already
+	 * reaches upto (every SELECT but the first after new mail) there is
+	 * nothing to claim, and the SELECT neither locks the mailbox row
+	 * against deliveries nor waits for a commit to reach the disk. */
+	PGresult *r = db_exec(conn, SQL_PEEK, 2, params);
+	if (r != NULL && PQntuples(r) == 1 && !v->readonly) {
+		PQclear(r);
+		r = db_exec(conn, SQL_CLAIM, 2, params);
+	}
 	if (r == NULL) {
 		log_warn("event=imap_recent_claim_failed mailbox=%" PRId64, v->mailbox_id);
 		return -1;
 	}
-	if (PQntuples(r) == 1) {
-		uint64_t old = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-		if (old < upto)
-			recent_add(v, (uint32_t)old, upto);
-	}
+	uint64_t old;
+	if (PQntuples(r) == 1 && str_to_u64(PQgetvalue(r, 0, 0), UINT32_MAX, &old) == 0 &&
+	    old < upto)
+		recent_add(v, (uint32_t)old, upto);
 	PQclear(r);
 	return 0;
 }
@@ -109,9 +117,9 @@ int imap_recent_unclaimed(PGconn *conn, int64_t mailbox_id, uint64_t *n_r)
 		PQclear(r);
 		return -1;
 	}
-	*n_r = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	int ret = str_to_u64(PQgetvalue(r, 0, 0), UINT64_MAX, n_r);
 	PQclear(r);
-	return 0;
+	return ret;
 }
 
 void imap_recent_send(struct imap_session *s)

@@ -256,3 +256,14 @@ void imap_flags_format(unsigned flags, char *const *keywords, struct buf *out)
 	}
 	buf_append_char(out, ')');
 }
+
+void imap_append_number(struct buf *out, uint64_t n)
+{
+	char digits[20]; /* UINT64_MAX has 20 */
+	size_t i = sizeof(digits);
+	do {
+		digits[--i] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	buf_append(out, &digits[i], sizeof(digits) - i);
+}

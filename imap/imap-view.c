@@ -7,6 +7,7 @@
 #include "log.h"
 #include "xalloc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,171 @@ void imap_view_take_entries(struct imap_session *s, struct store_entry *entries,
 	kw_note(&s->view, common_keywords);
 	for (size_t i = 0; i < n; i++)
 		kw_note(&s->view, entries[i].keywords);
+}
+
+/* ---- loading ---- */
+
+/* Binary columns, fixed widths first: uid, flags, modseq, internaldate,
+ * size, message_id; then the keywords, NULL when there are none (most
+ * messages: no array is allocated for them). */
+#define SQL_ENTRIES                                                                                \
+	"SELECT uid, flags, modseq, internaldate, size, message_id, "                              \
+	"CASE WHEN cardinality(keywords) > 0 THEN array_to_string(keywords, ' ') END "             \
+	"FROM mailbox_entries WHERE mailbox_id = $1::bigint AND modseq > $2::bigint "              \
+	"ORDER BY uid"
+#define ENTRY_FIXED_COLS 6
+#define ENTRY_COLS       7
+#define ENTRY_HINT_MAX   (1u << 22)
+/* Seconds from 1970-01-01 to 2000-01-01, PostgreSQL's timestamp origin. */
+#define PG_EPOCH_OFFSET 946684800
+
+struct entry_loader {
+	struct store_entry *entries;
+	size_t n, cap;
+};
+
+static uint64_t be_uint(const char *p, int len)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < len; i++)
+		v = v << 8 | (unsigned char)p[i];
+	return v;
+}
+
+/* A binary timestamptz (microseconds from 2000) in Unix seconds, rounded
+ * half away from zero: what extract(epoch ...)::bigint gives in
+ * store_entries_list, so a message shows one INTERNALDATE however loaded. */
+static time_t pg_time_to_unix(int64_t us)
+{
+	int64_t sec = us / 1000000, rem = us % 1000000;
+	if (rem >= 500000)
+		sec++;
+	else if (rem <= -500000)
+		sec--;
+	return (time_t)(sec + PG_EPOCH_OFFSET);
+}
+
+/* "a b c" into a NULL-terminated array (as store_entries_list does). */
+static char **kw_split(const char *p, size_t len)
+{
+	size_t n = 0;
+	char **kw = xcalloc(1, sizeof(*kw));
+	for (size_t i = 0, start = 0; i <= len; i++) {
+		if (i < len && p[i] != ' ')
+			continue;
+		if (i > start) {
+			kw = xreallocarray(kw, n + 2, sizeof(*kw));
+			kw[n++] = xmemdup0(&p[start], i - start);
+			kw[n] = NULL;
+		}
+		start = i + 1;
+	}
+	return kw;
+}
+
+int imap_view_entry_parse(const char *const *values, const int *lengths, int ncols,
+                          uint32_t prev_uid, struct store_entry *e_r)
+{
+	static const int width[ENTRY_FIXED_COLS] = {8, 4, 8, 8, 8, 8};
+	if (ncols != ENTRY_COLS)
+		return -1;
+	for (int c = 0; c < ENTRY_FIXED_COLS; c++)
+		if (values[c] == NULL || lengths[c] != width[c])
+			return -1;
+	uint64_t uid = be_uint(values[0], 8);
+	/* The view relies on strictly ascending UIDs. */
+	if (uid <= prev_uid || uid > UINT32_MAX || (values[6] != NULL && lengths[6] < 0))
+		return -1;
+	memset(e_r, 0, sizeof(*e_r));
+	e_r->uid = (uint32_t)uid;
+	e_r->flags = (unsigned)be_uint(values[1], 4);
+	e_r->modseq = be_uint(values[2], 8);
+	e_r->internaldate = pg_time_to_unix((int64_t)be_uint(values[3], 8));
+	e_r->size = be_uint(values[4], 8);
+	e_r->message_id = (int64_t)be_uint(values[5], 8);
+	if (values[6] != NULL)
+		e_r->keywords = kw_split(values[6], (size_t)lengths[6]);
+	return 0;
+}
+
+/* Row i of a result appended to ld; -1 if it is not what SQL_ENTRIES
+ * returns. */
+static int entry_load_row(struct entry_loader *ld, const PGresult *r, int i)
+{
+	const char *values[ENTRY_COLS];
+	int lengths[ENTRY_COLS];
+	int ncols = PQnfields(r);
+	if (ncols != ENTRY_COLS)
+		return -1;
+	for (int c = 0; c < ncols; c++) {
+		values[c] = PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c);
+		lengths[c] = PQgetlength(r, i, c);
+	}
+	if (ld->n == ld->cap) {
+		ld->cap = ld->cap < 64 ? 64 : ld->cap * 2;
+		ld->entries = xreallocarray(ld->entries, ld->cap, sizeof(*ld->entries));
+	}
+	uint32_t prev = ld->n > 0 ? ld->entries[ld->n - 1].uid : 0;
+	if (imap_view_entry_parse(values, lengths, ncols, prev, &ld->entries[ld->n]) < 0)
+		return -1;
+	ld->n++;
+	return 0;
+}
+
+static void entry_load_failed(PGconn *conn, const PGresult *r, int64_t mailbox_id)
+{
+	const char *msg = r != NULL ? PQresultErrorMessage(r) : "";
+	char q[LOG_QUOTE_MAX];
+	log_warn("event=imap_view_load_failed mailbox=%lld error=%s", (long long)mailbox_id,
+	         log_quote(q, sizeof(q), msg[0] != '\0' ? msg : PQerrorMessage(conn)));
+}
+
+/* Single-row mode: each row is converted as it arrives, while the server
+ * is still producing the next ones, and no result of the whole mailbox is
+ * ever held (measured on 100,000 entries: less CPU on both sides than one
+ * big result, which is also faster than the text form with a numeric
+ * epoch and a keyword array per row). The results are drained to the end
+ * in every case, so the connection goes back to the pool idle. */
+enum store_err imap_view_load(PGconn *conn, int64_t mailbox_id, uint64_t changedsince, size_t hint,
+                              struct store_entry **entries_r, size_t *n_r)
+{
+	char id[24], since[24];
+	snprintf(id, sizeof(id), "%lld", (long long)mailbox_id);
+	snprintf(since, sizeof(since), "%llu", (unsigned long long)changedsince);
+	const char *params[] = {id, since};
+	/* The hint is a counter of ours; capped all the same. */
+	struct entry_loader ld = {.cap = hint < ENTRY_HINT_MAX ? hint : ENTRY_HINT_MAX};
+	ld.entries = ld.cap > 0 ? xreallocarray(NULL, ld.cap, sizeof(*ld.entries)) : NULL;
+	int ret = 0;
+	if (PQsendQueryParams(conn, SQL_ENTRIES, 2, NULL, params, NULL, NULL, 1) != 1) {
+		entry_load_failed(conn, NULL, mailbox_id);
+		ret = -1;
+	} else {
+		PQsetSingleRowMode(conn); /* if refused, the rows come in one result */
+	}
+	for (PGresult *r; ret == 0 && (r = PQgetResult(conn)) != NULL; PQclear(r)) {
+		ExecStatusType st = PQresultStatus(r);
+		if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK) {
+			entry_load_failed(conn, r, mailbox_id);
+			ret = -1;
+		}
+		for (int i = 0; ret == 0 && i < PQntuples(r); i++) {
+			if (entry_load_row(&ld, r, i) < 0) {
+				log_warn("event=imap_view_load_bad_row mailbox=%lld",
+				         (long long)mailbox_id);
+				ret = -1;
+			}
+		}
+	}
+	for (PGresult *r; (r = PQgetResult(conn)) != NULL;)
+		PQclear(r);
+	if (ret < 0) {
+		store_entries_free(&ld.entries, ld.n);
+		ld.n = 0;
+	}
+	*entries_r = ld.entries;
+	*n_r = ld.n;
+	return ret < 0 ? STORE_ETEMP : STORE_OK;
 }
 
 ssize_t imap_view_find_uid(const struct imap_session *s, uint32_t uid)
@@ -210,13 +376,21 @@ void imap_send_fetch_flags(struct imap_session *s, size_t idx, bool with_uid)
 	const struct store_entry *e = &s->view.entries[idx];
 	struct buf b;
 	buf_init(&b, BUF_NO_LIMIT);
-	buf_printf(&b, "* %zu FETCH (", idx + 1);
-	if (with_uid)
-		buf_printf(&b, "UID %u ", e->uid);
+	buf_append_str(&b, "* ");
+	imap_append_number(&b, idx + 1);
+	buf_append_str(&b, " FETCH (");
+	if (with_uid) {
+		buf_append_str(&b, "UID ");
+		imap_append_number(&b, e->uid);
+		buf_append_char(&b, ' ');
+	}
 	buf_append_str(&b, "FLAGS ");
 	imap_view_flags_format(s, e, &b);
-	if ((s->enabled & IMAP_EXT_CONDSTORE) != 0)
-		buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)e->modseq);
+	if ((s->enabled & IMAP_EXT_CONDSTORE) != 0) {
+		buf_append_str(&b, " MODSEQ (");
+		imap_append_number(&b, e->modseq);
+		buf_append_char(&b, ')');
+	}
 	buf_append_str(&b, ")\r\n");
 	imap_write(s, b.data, b.len);
 	buf_free(&b);
@@ -267,26 +441,43 @@ void imap_uidset_format(const uint32_t *uids, size_t n, struct buf *b)
 	}
 }
 
+/* Drops the marked entries in one pass. */
+static void view_compact(struct imap_view *v, const bool *drop)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < v->count; i++) {
+		if (drop[i]) {
+			kw_free(v->entries[i].keywords);
+			continue;
+		}
+		v->entries[k++] = v->entries[i];
+	}
+	v->count = k;
+}
+
 /* Removes expunged UIDs from the view and tells the client. */
 void imap_view_expunged(struct imap_session *s, const uint32_t *uids, size_t n)
 {
 	struct imap_view *v = &s->view;
 	bool vanished = (s->enabled & IMAP_EXT_QRESYNC) != 0;
 	uint32_t *gone = xcalloc(n + 1, sizeof(*gone));
+	bool *drop = xcalloc(v->count + 1, sizeof(*drop));
 	size_t ngone = 0;
-	/* Highest first, so each EXPUNGE's number is still right when sent. */
+	/* Highest first, so each EXPUNGE's number is still right when sent
+	 * (only messages above it are gone); the entries are compacted once at
+	 * the end, not moved per message (10,000 expunges in a mailbox of
+	 * 100,000 would otherwise move gigabytes). */
 	for (size_t i = n; i-- > 0;) {
 		ssize_t k = imap_view_find_uid(s, uids[i]);
-		if (k < 0)
+		if (k < 0 || drop[k])
 			continue;
 		if (!vanished)
 			imap_untagged(s, "%zd EXPUNGE", k + 1);
-		kw_free(v->entries[k].keywords);
-		memmove(&v->entries[k], &v->entries[k + 1],
-		        (v->count - (size_t)k - 1) * sizeof(v->entries[0]));
-		v->count--;
+		drop[k] = true;
 		gone[ngone++] = uids[i];
 	}
+	view_compact(v, drop);
+	free(drop);
 	if (vanished && ngone > 0) {
 		struct buf b;
 		buf_init(&b, BUF_NO_LIMIT);
@@ -366,7 +557,7 @@ static enum store_err sync_load(PGconn *conn, struct imap_session *s, bool no_ex
 	enum store_err e = store_mailbox_get_by_id(conn, v->mailbox_id, mb);
 	if (e != STORE_OK || mb->highestmodseq == v->highestmodseq)
 		return e;
-	e = store_entries_list(conn, v->mailbox_id, 1, UINT32_MAX, v->highestmodseq, changed, n);
+	e = imap_view_load(conn, v->mailbox_id, v->highestmodseq, 0, changed, n);
 	if (e == STORE_OK && !no_expunge)
 		e = store_expunged_since(conn, v->mailbox_id, v->highestmodseq, gone, ngone);
 	return e;
