@@ -25,6 +25,9 @@
 
 #define CONN_READ_CHUNK    16384
 #define CONN_OUT_AUTOFLUSH 65536
+/* Capacity an idle conn keeps for input: in.data is never NULL, and an idle
+ * connection should cost next to nothing (see conn_shrink_idle). */
+#define CONN_IDLE_IN 64
 
 struct conn {
 	int fd;
@@ -203,7 +206,7 @@ struct conn *conn_new(int fd, const char *proto)
 	c->created_ms = conn_now_ms();
 	conn_limits_from_config(config_current(), true, &c->limits);
 	buf_init(&c->in, BUF_NO_LIMIT);
-	buf_reserve(&c->in, CONN_READ_CHUNK); /* in.data is never NULL */
+	buf_reserve(&c->in, CONN_IDLE_IN - 1); /* in.data is never NULL */
 	buf_init(&c->out, BUF_NO_LIMIT);
 	return c;
 }
@@ -462,14 +465,35 @@ static void conn_account_input(struct conn *c, size_t n)
 	c->in.data[c->in.len] = '\0';
 }
 
+/* True if a read would return data without waiting for the socket. */
+static bool conn_input_buffered(const struct conn *c)
+{
+	return c->in.len > c->in_pos || (c->ssl != NULL && SSL_has_pending(c->ssl));
+}
+
+/* Gives back the input and output buffers of a conn that waits with nothing
+ * buffered: one command may have grown them to hundreds of KB, and most of
+ * the thousands of IMAP connections a server holds are idle. The next read
+ * or write allocates again (the TLS record buffers go the same way through
+ * SSL_MODE_RELEASE_BUFFERS, core/tls.c). */
+static void conn_shrink_idle(struct conn *c)
+{
+	if (conn_input_buffered(c) || c->out.len > 0)
+		return;
+	if (c->in.cap > CONN_IDLE_IN) {
+		buf_free(&c->in);
+		buf_reserve(&c->in, CONN_IDLE_IN - 1); /* in.data is never NULL */
+		c->in_pos = 0;
+	}
+	buf_free(&c->out);
+}
+
 /* Reads at least one more byte into c->in, waiting under the time rules. */
 static enum conn_status conn_read_more(struct conn *c)
 {
 	if (c->out.len > 0 && conn_flush(c) != CONN_OK)
 		return CONN_ERROR;
 	conn_in_compact(c);
-	if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0)
-		return conn_break(c, CONN_ERROR);
 	bool idle = !c->req_active;
 	uint64_t deadline = idle ? conn_now_ms() + c->limits.idle_timeout_ms
 	                         : conn_deadline(c, c->req_start_ms, c->req_last_ms, c->req_bytes,
@@ -477,6 +501,16 @@ static enum conn_status conn_read_more(struct conn *c)
 	if (idle && conn_stopping())
 		return CONN_STOPPING;
 	enum conn_status st = CONN_OK;
+	/* Waiting for a new request: wait without buffers, take them when the
+	 * first byte is there. */
+	if (idle && !conn_input_buffered(c)) {
+		conn_shrink_idle(c);
+		st = conn_poll(c, POLLIN, deadline, true);
+		if (st != CONN_OK)
+			return conn_read_failed(c, idle, st);
+	}
+	if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0)
+		return conn_break(c, CONN_ERROR);
 	for (;;) {
 		size_t n;
 		enum conn_io io = conn_raw_read(c, c->in.data + c->in.len, CONN_READ_CHUNK, &n);
@@ -613,8 +647,9 @@ enum conn_status conn_wait_input(struct conn *c, int timeout_ms, int extra_fd, b
 		return CONN_STOPPING;
 	if (c->out.len > 0 && conn_flush(c) != CONN_OK)
 		return CONN_ERROR;
-	if (c->in.len > c->in_pos || (c->ssl != NULL && SSL_has_pending(c->ssl)))
+	if (conn_input_buffered(c))
 		return CONN_OK;
+	conn_shrink_idle(c);
 	uint64_t wait = timeout_ms < 0 ? c->limits.idle_timeout_ms : (uint64_t)timeout_ms;
 	uint64_t deadline = conn_now_ms() + wait;
 	struct pollfd p[3] = {{.fd = c->fd, .events = POLLIN},
@@ -761,8 +796,25 @@ static enum conn_status conn_handshake(struct conn *c, SSL_CTX *ctx, bool client
 	SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (client) {
 		SSL_set_connect_state(c->ssl);
-		if (sni != NULL)
-			SSL_set_tlsext_host_name(c->ssl, sni);
+		/* An IP literal is matched against the certificate's iPAddress
+		 * names and never sent as SNI (RFC 6066 section 3); a name is
+		 * both SNI and, when ctx verifies, the name the certificate
+		 * must carry (RFC 6125; ctx's host flags apply). */
+		unsigned char addr[sizeof(struct in6_addr)];
+		bool ip = sni != NULL && (inet_pton(AF_INET, sni, addr) == 1 ||
+		                          inet_pton(AF_INET6, sni, addr) == 1);
+		bool verify = (SSL_get_verify_mode(c->ssl) & SSL_VERIFY_PEER) != 0;
+		int ok = 1;
+		if (sni != NULL && !ip)
+			ok = SSL_set_tlsext_host_name(c->ssl, sni);
+		if (ok == 1 && verify && sni != NULL) {
+			ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), sni)
+			        : SSL_set1_host(c->ssl, sni);
+		}
+		if (ok != 1) {
+			conn_log_tls_error(c, "setup");
+			return conn_break(c, CONN_ERROR);
+		}
 	} else {
 		SSL_set_accept_state(c->ssl);
 	}

@@ -11,6 +11,11 @@
 #define IMAP_BORROW_MS   5000
 #define IMAP_ARENA_BLOCK 8192
 #define IMAP_TAG_MAX     64
+/* The session arena holds little (the command arena does the work): a
+ * small block keeps an idle session small. */
+#define IMAP_SESSION_ARENA_BLOCK 1024
+/* A command line buffer grown past this is given back after the command. */
+#define IMAP_LINE_KEEP 1024
 
 int imap_server_new(const struct config *cfg, struct db_pool *pool, struct directory *dir,
                     struct notifier *notifier, struct imap_server **srv_r, const char **error_r)
@@ -227,6 +232,8 @@ static void step(struct imap_session *s, struct arena *arena)
 		          cmd.result);
 	/* The line may have held a password (LOGIN). */
 	explicit_bzero(s->line.data, s->line.len);
+	if (s->line.cap > IMAP_LINE_KEEP)
+		buf_free(&s->line);
 }
 
 /* Says goodbye on a read that did not give a line; false to end. */
@@ -251,18 +258,21 @@ static bool read_failed(struct imap_session *s, enum conn_status st)
 	return false;
 }
 
+/* The command arena exists only while a command runs: an idle session
+ * holds no block of it. */
 static void loop(struct imap_session *s)
 {
-	struct arena *arena = arena_new(IMAP_ARENA_BLOCK);
 	while (!s->logout) {
 		size_t max = session_line_limit(s);
 		s->line.max = max;
 		enum conn_status st = imap_io_read_line(s, &s->line, max, CONN_NEW_REQUEST, NULL);
 		if (st != CONN_OK && !read_failed(s, st))
 			break;
-		if (st == CONN_OK)
+		if (st == CONN_OK) {
+			struct arena *arena = arena_new(IMAP_ARENA_BLOCK);
 			step(s, arena);
-		arena_reset(arena);
+			arena_destroy(&arena);
+		}
 		if (s->bad_commands >= session_bad_limit(s)) {
 			imap_write_str(s, "* BYE Too many bad commands, closing connection\r\n");
 			log_info("event=imap_end reason=bad_commands count=%u", s->bad_commands);
@@ -272,7 +282,6 @@ static void loop(struct imap_session *s)
 			break;
 	}
 	imap_io_flush(s);
-	arena_destroy(&arena);
 }
 
 static void greeting(struct imap_session *s)
@@ -290,7 +299,7 @@ void imap_session(struct conn *c, void *ctx)
 	    .srv = ctx,
 	    .c = c,
 	    .state = IMAP_STATE_NOTAUTH,
-	    .arena = arena_new(IMAP_ARENA_BLOCK),
+	    .arena = arena_new(IMAP_SESSION_ARENA_BLOCK),
 	};
 	buf_init(&s.line, BUF_NO_LIMIT);
 	log_set_session(conn_session_id(c));

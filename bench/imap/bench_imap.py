@@ -17,12 +17,17 @@
 
 Not part of the test run; figures are printed, never asserted."""
 import argparse
+import asyncio
+import concurrent.futures
 import imaplib
+import multiprocessing
 import os
 import random
 import re
+import resource
 import shutil
 import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -83,17 +88,21 @@ def timed(fn):
 
 def raw_cmd(m, cmd):
     """Sends cmd and reads the answer as raw bytes up to the tagged line,
-    so the time is the server's, not imaplib's parsing."""
+    so the time is the server's, not imaplib's parsing. The bytes gather in
+    one bytearray: `data += chunk` on bytes copied the whole answer again
+    for every TLS record (16 KB), 4 MB of FETCH took the client 300-700 ms
+    the first time and was taken for the server's time."""
     tag = m._new_tag()
     m.send(tag + b" " + cmd.encode() + b"\r\n")
-    data = b""
+    data = bytearray()
+    chunk = bytearray(1 << 20)
     needle = b"\r\n" + tag + b" "
     while needle not in data[-65536:] or not data.endswith(b"\r\n"):
-        chunk = m.sock.recv(1 << 20)
-        if not chunk:
+        n = m.sock.recv_into(chunk)
+        if not n:
             raise EOFError
-        data += chunk
-    return data
+        data += memoryview(chunk)[:n]
+    return bytes(data)
 
 
 def make_big(srv, addr, n):
@@ -130,7 +139,22 @@ def make_big(srv, addr, n):
       UPDATE mailboxes SET uidnext = %(n)d + 1, highestmodseq = %(n)d + 2,
           messages = %(n)d, size_bytes = tsize * %(n)d WHERE id = mbid;
     END $$""" % {"addr": addr, "n": n})
-    srv.psql("ANALYZE")
+    vacuum_analyze(srv)
+
+
+def vacuum_analyze(srv):
+    """A real mailbox of this size was vacuumed by autovacuum long before
+    anyone selected it (hint bits set, visibility map, statistics); rows
+    loaded by SQL a moment ago are not, and the first reader would pay for
+    setting their hint bits. VACUUM cannot run inside a transaction."""
+    import psycopg2
+    conn = psycopg2.connect(host=os.path.join(srv.data_dir, "run"), dbname="roost", user="roost")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("VACUUM (ANALYZE)")
+    finally:
+        conn.close()
 
 
 def bench_big(srv, n):
@@ -161,56 +185,271 @@ def bench_big(srv, n):
     m.logout()
 
 
-class Stats:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.lat = {}
+# ---- Mix and memory phases: asyncio clients in several processes ----
+#
+# One Python thread per client cannot drive 1,000 clients, let alone 10,000
+# idle TLS connections: each worker process runs its share of the clients as
+# asyncio tasks and talks to the parent over a pipe.
 
-    def add(self, name, ms):
-        with self.lock:
-            self.lat.setdefault(name, []).append(ms)
+class ImapError(Exception):
+    pass
 
 
-def mix_client(srv, addr, stats, until, seed):
-    rnd = random.Random(seed)
-    m = connect(srv, addr)
-    appended = message(10000 + seed)
-    last = [None]
+LITERAL_RE = re.compile(rb"\{(\d+)\+?\}\r\n$")
 
-    def append():
-        typ, data = m.append("INBOX", None, None, appended.encode())
-        found = re.search(rb"APPENDUID \d+ (\d+)", data[0])
-        last[0] = found.group(1).decode() if found else None
 
-    def expunge():
-        if last[0] is not None:
-            m.uid("STORE", last[0], "+FLAGS.SILENT", "(\\Deleted)")
-        m.expunge()
+class AsyncImap:
+    """A minimal IMAP client on an asyncio TLS stream: enough for the bench
+    (tagged commands, server literals, LITERAL+ for APPEND, IDLE)."""
 
-    while time.monotonic() < until:
-        steps = [
-            ("SELECT", lambda: m.select("INBOX")),
-            ("FETCH 1:* (UID FLAGS)", lambda: m.fetch("1:*", "(UID FLAGS)")),
-            ("FETCH 50 headers", lambda: m.fetch("1:50", "(UID BODY.PEEK[HEADER.FIELDS "
-                                                 "(FROM TO SUBJECT DATE MESSAGE-ID)])")),
-            ("FETCH full", lambda: m.fetch(str(rnd.randint(1, 100)), "(BODY.PEEK[])")),
-            ("SEARCH", lambda: m.search(None, "TEXT", rnd.choice(WORDS))),
-            ("STORE", lambda: m.store(str(rnd.randint(1, 100)), "+FLAGS", "(\\Flagged)")),
-            ("APPEND", append),
-            ("EXPUNGE", expunge),
-        ]
-        for name, fn in steps:
-            _, ms = timed(fn)
-            stats.add(name, ms)
-        t0 = time.monotonic()
-        tag = m._new_tag()
-        m.send(tag + b" IDLE\r\n")
-        m._get_line()
-        m.send(b"DONE\r\n")
-        while not m._get_line().startswith(tag):
+    def __init__(self, reader, writer):
+        self.r, self.w, self.n = reader, writer, 0
+
+    @classmethod
+    async def open(cls, port, src, ctx):
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=ctx, local_addr=(src, 0), limit=1 << 20)
+        m = cls(reader, writer)
+        greeting = await reader.readline()
+        if not greeting.startswith(b"* OK"):
+            raise ImapError(greeting[:80])
+        return m
+
+    async def readline(self):
+        line = await self.r.readline()
+        if not line:
+            raise ImapError("connection closed")
+        return line
+
+    async def response(self, tag):
+        """Reads up to the tagged reply; returns (tagged line, untagged bytes)."""
+        data = []
+        while True:
+            line = await self.readline()
+            while True:
+                lit = LITERAL_RE.search(line)
+                if lit is None:
+                    break
+                data.append(line)
+                data.append(await self.r.readexactly(int(lit.group(1))))
+                line = await self.readline()
+            if line.startswith(tag + b" "):
+                if not line.startswith(tag + b" OK"):
+                    raise ImapError(line[:120])
+                return line, b"".join(data)
+            data.append(line)
+
+    async def cmd(self, text, literal=None):
+        self.n += 1
+        tag = b"b%d" % self.n
+        if literal is None:
+            self.w.write(tag + b" " + text + b"\r\n")
+        else:
+            self.w.write(tag + b" " + text + b" {%d+}\r\n" % len(literal) + literal + b"\r\n")
+        return await self.response(tag)
+
+    async def idle_start(self):
+        self.n += 1
+        tag = b"b%d" % self.n
+        self.w.write(tag + b" IDLE\r\n")
+        while not (await self.readline()).startswith(b"+"):
             pass
-        stats.add("IDLE+DONE", (time.monotonic() - t0) * 1000)
-    m.logout()
+        return tag
+
+    async def idle_done(self, tag):
+        self.w.write(b"DONE\r\n")
+        return await self.response(tag)
+
+    def close(self):
+        self.w.transport.abort()
+
+
+def source_ip(i, spread):
+    """Client addresses 127.0.0.1 .. 127.0.0.<spread>, so no one source
+    address carries more than its share (and its ephemeral ports)."""
+    return "127.0.0.%d" % (1 + i % spread)
+
+
+async def login_select(port, src, addr, ctx):
+    m = await AsyncImap.open(port, src, ctx)
+    await m.cmd(b"LOGIN " + addr.encode() + b" " + PASSWORD.encode())
+    _, data = await m.cmd(b"SELECT INBOX")
+    found = re.search(rb"\* (\d+) EXISTS", data)
+    return m, int(found.group(1)) if found else 0
+
+
+async def idle_open(job, clients, count, errors):
+    """Opens count more connections (LOGIN, SELECT INBOX, then IDLE if
+    asked), at most 32 handshakes at a time. Connections from number
+    job["select_below"] on only log in (see bench_idle)."""
+    sem = asyncio.Semaphore(32)
+    ctx = tls_ctx()
+
+    async def one(i):
+        async with sem:
+            try:
+                port, src = job["port"], source_ip(i, job["spread"])
+                addr = job["addrs"][i % len(job["addrs"])]
+                if i % job["stride"] >= job["select_below"]:
+                    m = await AsyncImap.open(port, src, ctx)
+                    await m.cmd(b"LOGIN " + addr.encode() + b" " + PASSWORD.encode())
+                    clients.append(m)
+                    return
+                m, _ = await login_select(port, src, addr, ctx)
+                if job["idle_cmd"]:
+                    await m.idle_start()
+                clients.append(m)
+            except (OSError, ImapError, asyncio.IncompleteReadError) as e:
+                errors.append(str(e)[:100])
+    first = job["first"] + len(clients) + len(errors)
+    await asyncio.gather(*(one(first + k) for k in range(count)))
+
+
+async def idle_worker_main(job, pipe):
+    loop = asyncio.get_running_loop()
+    clients, errors = [], []
+    while True:
+        msg = await loop.run_in_executor(None, pipe.recv)
+        if msg[0] == "open":
+            await idle_open(job, clients, msg[1], errors)
+            pipe.send(("opened", len(clients), errors[:3], len(errors)))
+        else:
+            for m in clients:
+                m.close()
+            await asyncio.sleep(0.2)
+            pipe.send(("closed",))
+            return
+
+
+MIX_STEPS = ["SELECT", "FETCH 1:* (UID FLAGS)", "FETCH 50 headers", "FETCH full", "SEARCH",
+             "STORE", "APPEND", "EXPUNGE", "IDLE+DONE"]
+
+
+def mix_steps(m, rnd, appended, exists, last):
+    """The mix of one round: (name, coroutine function) pairs."""
+    async def append():
+        line, _ = await m.cmd(b"APPEND INBOX", appended)
+        found = re.search(rb"APPENDUID \d+ (\d+)", line)
+        last[0] = found.group(1) if found else None
+
+    async def expunge():
+        if last[0] is not None:
+            await m.cmd(b"UID STORE " + last[0] + b" +FLAGS.SILENT (\\Deleted)")
+        await m.cmd(b"EXPUNGE")
+
+    async def idle():
+        await m.idle_done(await m.idle_start())
+
+    n = max(1, min(exists, 100))
+    return [
+        ("SELECT", lambda: m.cmd(b"SELECT INBOX")),
+        ("FETCH 1:* (UID FLAGS)", lambda: m.cmd(b"FETCH 1:* (UID FLAGS)")),
+        ("FETCH 50 headers", lambda: m.cmd(
+            b"FETCH 1:50 (UID BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)])")),
+        ("FETCH full", lambda: m.cmd(b"FETCH %d (BODY.PEEK[])" % rnd.randint(1, n))),
+        ("SEARCH", lambda: m.cmd(b"SEARCH TEXT " + rnd.choice(WORDS).encode())),
+        ("STORE", lambda: m.cmd(b"STORE %d +FLAGS (\\Flagged)" % rnd.randint(1, n))),
+        ("APPEND", append),
+        ("EXPUNGE", expunge),
+        ("IDLE+DONE", idle),
+    ]
+
+
+async def mix_client_run(m, exists, seed, go, until, lat, errors):
+    rnd = random.Random(seed)
+    appended = message(10000 + seed).encode()
+    last = [None]
+    steps = mix_steps(m, rnd, appended, exists, last)
+    await go.wait()
+    try:
+        while time.monotonic() < until[0]:
+            for name, fn in steps:
+                t0 = time.monotonic()
+                await fn()
+                lat.setdefault(name, []).append((time.monotonic() - t0) * 1000)
+        await m.cmd(b"LOGOUT")
+    except (OSError, ImapError, asyncio.IncompleteReadError) as e:
+        errors.append(str(e)[:100])
+    m.close()
+
+
+async def mix_worker_main(job, pipe):
+    loop = asyncio.get_running_loop()
+    ctx, sem = tls_ctx(), asyncio.Semaphore(32)
+    errors, lat = [], {}
+
+    async def login(i):
+        async with sem:
+            try:
+                return i, await login_select(job["port"], source_ip(i, job["spread"]),
+                                             job["addrs"][i % len(job["addrs"])], ctx)
+            except (OSError, ImapError, asyncio.IncompleteReadError) as e:
+                errors.append(str(e)[:100])
+                return i, None
+    ready = [r for r in await asyncio.gather(*(login(i) for i in job["ids"])) if r[1]]
+    pipe.send(("ready", len(ready), errors[:3]))
+    seconds = (await loop.run_in_executor(None, pipe.recv))[1]
+    go, until = asyncio.Event(), [time.monotonic() + seconds]
+    tasks = [asyncio.create_task(mix_client_run(m, exists, i, go, until, lat, errors))
+             for i, (m, exists) in ready]
+    go.set()
+    await asyncio.gather(*tasks)
+    pipe.send(("stats", lat, errors[:3], len(errors)))
+
+
+def worker_entry(kind, job, pipe):
+    asyncio.run(idle_worker_main(job, pipe) if kind == "idle" else mix_worker_main(job, pipe))
+
+
+def start_workers(kind, jobs):
+    mp = multiprocessing.get_context("fork")
+    workers = []
+    for job in jobs:
+        parent, child = mp.Pipe()
+        p = mp.Process(target=worker_entry, args=(kind, job, child), daemon=True)
+        p.start()
+        workers.append((p, parent))
+    return workers
+
+
+def stop_workers(workers):
+    for p, _ in workers:
+        p.join(30)
+        if p.is_alive():
+            p.kill()
+
+
+def bench_accounts(srv, prefix, n):
+    """n accounts with a {SHA512-CRYPT} hash set in SQL, so that thousands
+    of logins cost milliseconds each, not argon2id's 19 MiB and ~50 ms."""
+    addrs = ["%s%d@bench.test" % (prefix, i) for i in range(n)]
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        list(ex.map(lambda a: srv.cli("user", "add", a, input=PASSWORD + "\n", check=True),
+                    addrs))
+    crypt = subprocess.run(["openssl", "passwd", "-6", "-salt", "roostbench", PASSWORD],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    srv.psql("UPDATE accounts SET password_hash = '{SHA512-CRYPT}%s' WHERE address LIKE '%s%%'"
+             % (crypt, prefix))
+    return addrs
+
+
+def deliver_all(srv, addrs, n):
+    """n messages, each delivered once to all addrs (stored once)."""
+    for i in range(n):
+        for k in range(0, len(addrs), 200):
+            srv.cli("deliver", *addrs[k:k + 200], input=message(i), check=True)
+
+
+class RssSampler(threading.Thread):
+    """Samples the server's VmRSS every 100 ms; .peak is the highest seen."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stop = pid, rss_kb(pid), threading.Event()
+
+    def run(self):
+        while not self.stop.wait(0.1):
+            self.peak = max(self.peak, rss_kb(self.pid))
 
 
 def pct(v, p):
@@ -218,61 +457,178 @@ def pct(v, p):
     return v[min(len(v) - 1, int(len(v) * p / 100))]
 
 
-def bench_mix(srv, clients, seconds, pid):
+def split(ids, procs):
+    return [ids[k::procs] for k in range(procs) if ids[k::procs]]
+
+
+def bench_mix(srv, clients, seconds, pid, procs, spread):
     accounts = max(1, clients // 10)
-    addrs = [account(srv, "mix%d-%d" % (clients, i)) for i in range(accounts)]
-    for a in addrs:
-        for i in range(100):
-            srv.cli("deliver", a, input=message(i), check=True)
-    stats = Stats()
-    until = time.monotonic() + seconds
-    threads = [threading.Thread(target=mix_client, args=(srv, addrs[i % accounts], stats, until, i))
-               for i in range(clients)]
+    addrs = bench_accounts(srv, "mix%d-" % clients, accounts)
+    deliver_all(srv, addrs, 100)
+    jobs = [{"port": srv.ports["imaps"], "addrs": addrs, "ids": ids, "spread": spread}
+            for ids in split(list(range(clients)), procs)]
+    workers = start_workers("mix", jobs)
+    ready = [pipe.recv() for _, pipe in workers]
+    n_ready = sum(r[1] for r in ready)
+    sampler = RssSampler(pid)
+    sampler.start()
     t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    for _, pipe in workers:
+        pipe.send(("go", seconds))
+    results = [pipe.recv() for _, pipe in workers]
     wall = time.monotonic() - t0
-    print("mix: %d clients on %d accounts for %.0f s (peak RSS %d MB)" %
-          (clients, accounts, wall, rss_kb(pid, "VmHWM") // 1024))
-    for name, v in stats.lat.items():
-        print("  %-22s %8.1f ops/s   p50 %7.1f ms   p99 %7.1f ms" %
-              (name, len(v) / wall, pct(v, 50), pct(v, 99)))
+    sampler.stop.set()
+    sampler.join()
+    stop_workers(workers)
+    lat, errs, n_err = {}, [], 0
+    for r in results:
+        for name, v in r[1].items():
+            lat.setdefault(name, []).extend(v)
+        errs += r[2]
+        n_err += r[3]
+    print("mix: %d clients (%d logged in) on %d accounts, %d processes, %.1f s "
+          "(server peak RSS %d MB, %d errors%s)" %
+          (clients, n_ready, accounts, len(workers), wall, sampler.peak // 1024, n_err,
+           (": " + "; ".join(errs[:2])) if errs else ""))
+    total = 0
+    for name in MIX_STEPS:
+        v = lat.get(name, [])
+        total += len(v)
+        if v:
+            print("  %-22s %8.1f ops/s   p50 %7.1f ms   p99 %7.1f ms" %
+                  (name, len(v) / wall, pct(v, 50), pct(v, 99)))
+    print("  %-22s %8.1f ops/s" % ("all commands", total / wall))
 
 
-def bench_idle(srv, n, pid):
-    addr = account(srv, "idle")
-    base = rss_kb(pid)
-    conns = []
-    for _ in range(n):
-        conns.append(connect(srv, addr))
+def smaps_kb(pid):
+    out = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                out[parts[0].rstrip(":")] = int(parts[1])
+    return out
+
+
+def proc_status(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return line.split()[1]
+    return "?"
+
+
+def db_backends(srv):
+    return srv.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'roost' "
+                    "AND pid <> pg_backend_pid()")[0][0]
+
+
+def idle_step(workers, pid, counts):
+    for (_, pipe), k in zip(workers, counts):
+        pipe.send(("open", k))
+    replies = [pipe.recv() for _, pipe in workers]
+    time.sleep(2)  # let the sessions settle (the last replies, IDLE)
+    opened = sum(r[1] for r in replies)
+    n_err = sum(r[3] for r in replies)
+    errs = [e for r in replies for e in r[2]]
+    return opened, n_err, errs, rss_kb(pid), smaps_kb(pid)
+
+
+def select_budget(n):
+    """A selected session holds its socket and the notifier's eventfd: when
+    the open-files limit (which the server inherits) cannot take two per
+    connection, the rest only log in."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return max(0, min(n, hard - n - 400))
+
+
+def bench_idle(srv, n, pid, procs, spread, idle_cmd):
+    addrs = bench_accounts(srv, "idle", max(1, min(100, n // 100)))
+    deliver_all(srv, addrs, 20)
+    selected = select_budget(n)
+    # Worker k opens connections k*stride, k*stride+1, ...; the first
+    # select_below of each worker's share select INBOX.
+    stride = -(-n // procs)
+    jobs = [{"port": srv.ports["imaps"], "addrs": addrs, "first": k * stride, "spread": spread,
+             "idle_cmd": idle_cmd, "stride": stride, "select_below": -(-selected // procs)}
+            for k in range(procs)]
+    # One login per worker first (then closed): the pool, caches and the
+    # first thread arenas are not a per-connection cost.
+    workers = start_workers("idle", jobs)
+    idle_step(workers, pid, [1] * procs)
+    for _, pipe in workers:
+        pipe.send(("close",))
+        pipe.recv()
+    stop_workers(workers)
+    workers = start_workers("idle", jobs)
     time.sleep(1)
-    after = rss_kb(pid)
-    print("idle: %d logged-in TLS connections add %.1f KB RSS each (%d -> %d MB)" %
-          (n, (after - base) / n, base // 1024, after // 1024))
-    for c in conns:
-        c.shutdown()
+    base, base_sm = rss_kb(pid), smaps_kb(pid)
+    half = [len(ids) for ids in split(list(range(n // 2)), procs)]
+    rest = [len(ids) for ids in split(list(range(n - n // 2)), procs)]
+    h_open, _, _, h_rss, _ = idle_step(workers, pid, half + [0] * (procs - len(half)))
+    opened, n_err, errs, rss, sm = idle_step(workers, pid, rest + [0] * (procs - len(rest)))
+    per = (rss - base) / max(1, opened)
+    marginal = (rss - h_rss) / max(1, opened - h_open)
+    print("idle: %d logged-in TLS connections, %d of them SELECT INBOX%s, %d failed%s" %
+          (opened, min(opened, selected), ", then IDLE" if idle_cmd else "", n_err,
+           (": " + "; ".join(errs[:2])) if errs else ""))
+    if selected < n:
+        print("  (open files limited to %d: %d connections only log in, without the "
+              "eventfd a selected mailbox holds)" %
+              (resource.getrlimit(resource.RLIMIT_NOFILE)[1], n - selected))
+    print("  RSS %d -> %d MB: %.1f KB per connection (%.1f KB each for the second half)" %
+          (base // 1024, rss // 1024, per, marginal))
+    print("  of which anonymous %.1f KB, file-backed %.1f KB per connection; "
+          "server threads %s, database connections %d" %
+          ((sm.get("Anonymous", 0) - base_sm.get("Anonymous", 0)) / max(1, opened),
+           ((sm.get("Rss", 0) - sm.get("Anonymous", 0)) -
+            (base_sm.get("Rss", 0) - base_sm.get("Anonymous", 0))) / max(1, opened),
+           proc_status(pid, "Threads"), db_backends(srv)))
+    print("  kernel page tables (VmPTE) %s kB, not counted in RSS" % proc_status(pid, "VmPTE"))
+    for _, pipe in workers:
+        pipe.send(("close",))
+        pipe.recv()
+    stop_workers(workers)
+
+
+def raise_nofile(want):
+    """Room for the client sockets of the workers and for the server's
+    socket and IDLE eventfd per connection (it inherits our limits)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < want and os.geteuid() == 0:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return
+        except (ValueError, OSError):
+            pass
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < want:
+        print("warning: open files limited to %d (need about %d)" % (hard, want))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--roost", required=True)
     ap.add_argument("--big", type=int, default=100000)
-    ap.add_argument("--clients", default="10,100")
+    ap.add_argument("--clients", default="10,100,1000")
     ap.add_argument("--seconds", type=float, default=20)
-    ap.add_argument("--idle", type=int, default=1000)
+    ap.add_argument("--idle", type=int, default=10000)
+    ap.add_argument("--no-idle-cmd", action="store_true",
+                    help="memory phase: stay selected without entering IDLE")
+    ap.add_argument("--procs", type=int, default=4, help="client processes")
+    ap.add_argument("--spread", type=int, default=50,
+                    help="client source addresses 127.0.0.1..127.0.0.N")
     args = ap.parse_args()
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    n_conn = max(args.idle, max(int(c) for c in args.clients.split(",")))
+    raise_nofile(2 * n_conn + 4096)
     import conftest
     conftest.ROOST_BIN = os.path.abspath(args.roost)
     base = tempfile.mkdtemp(prefix="roost-bench-imap-")
     os.chmod(base, 0o755)
-    n_conn = max(args.idle, max(int(c) for c in args.clients.split(","))) + 100
-    srv = Roost(base, "bench", extra={"limits.connections": str(n_conn + 100),
-                                      "limits.connections_per_ip": str(n_conn + 100)})
+    per_ip = n_conn // max(1, args.spread) + 100
+    srv = Roost(base, "bench", extra={"server.log_level": "info",
+                                      "limits.connections": str(n_conn + 200),
+                                      "limits.connections_per_ip": str(per_ip)})
     try:
         srv.start()
         srv.cli("domain", "add", "bench.test", check=True)
@@ -281,9 +637,10 @@ def main():
             bench_big(srv, args.big)
         for c in args.clients.split(","):
             if int(c) > 0:
-                bench_mix(srv, int(c), args.seconds, pid)
+                bench_mix(srv, int(c), args.seconds, pid, min(args.procs, int(c)), args.spread)
         if args.idle > 0:
-            bench_idle(srv, args.idle, pid)
+            bench_idle(srv, args.idle, pid, min(args.procs, args.idle), args.spread,
+                       not args.no_idle_cmd)
     finally:
         srv.stop()
         shutil.rmtree(base, ignore_errors=True)
