@@ -30,9 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* to_tsvector() (in the indexer) fails on results over 1 MB; text of short
- * unique words can grow about 3.5 times, so the search text is cut well
- * below that. */
+/* SEARCH BODY/TEXT looks at the first 256 KB of a message's decoded text:
+ * every byte more costs trigrams in the index and time in each recheck,
+ * and what people search for is near the top. */
 #define STORE_SEARCH_TEXT_MAX (256 * 1024)
 
 /* 9999-12-31T23:59:59Z: PostgreSQL timestamps go further, IMAP dates not. */
@@ -46,19 +46,20 @@ static const char sql_blob[] =
     "INSERT INTO blobs (sha256, size, data) VALUES ($1::bytea, $2::bigint, $3::bytea) "
     "ON CONFLICT (sha256) DO NOTHING";
 
-/* The search vector is not computed here: the decoded search text is
- * stored and store_index_pending() (the indexer, db/indexer.h) turns it into
- * the tsvector shortly after the commit, off the delivery's critical path.
- * SEARCH treats a message without a vector as a candidate. */
+/* The decoded text goes to search_pending, which has no index but its
+ * key: the indexer (db/indexer.h) moves it to the trigram-indexed
+ * message_search shortly after the commit, off the delivery's critical
+ * path. Only a message row this delivery creates gets one. */
 static const char sql_message[] =
-    "INSERT INTO messages (sha256, size, header_size, sent_date, subject, from_addr, "
-    "to_addr, cc_addr, bcc_addr, message_id, in_reply_to, refs, envelope, body, "
-    "bodystructure, parts, headers, preview, search_text) "
+    "WITH m AS (INSERT INTO messages (sha256, size, header_size, sent_date, subject, "
+    "from_addr, to_addr, cc_addr, bcc_addr, message_id, in_reply_to, refs, envelope, body, "
+    "bodystructure, parts, headers, preview) "
     "SELECT $1::bytea, $2::bigint, $3::bigint, to_timestamp($4::bigint), $5::text, "
     "$6::text, $7::text, $8::text, $9::text, $10::text, $11::text, $12::text, "
-    "$13::text, $14::text, $15::text, $16::bytea, $17::text, $18::text, $19::text "
+    "$13::text, $14::text, $15::text, $16::bytea, $17::text, $18::text "
     "WHERE NOT EXISTS (SELECT 1 FROM messages WHERE sha256 = $1::bytea) "
-    "ON CONFLICT (sha256) DO NOTHING";
+    "ON CONFLICT (sha256) DO NOTHING RETURNING id) "
+    "INSERT INTO search_pending (message_id, body) SELECT id, $19::text FROM m";
 
 /* One target. mb locks the mailbox first (the order every store change
  * uses: mailbox rows, then the account row), q counts the quota, u takes
@@ -89,12 +90,6 @@ static const char sql_notify[] =
     "SELECT set_config('synchronous_commit', 'off', true), "
     "pg_notify('" STORE_NOTIFY_CHANNEL "', id::text) FROM mailboxes "
     "WHERE id = ANY($1::bigint[]) OR (account_id = ANY($2::bigint[]) AND name = 'INBOX')";
-
-/* Custom plans would be made afresh at every execution: the planner folds
- * to_tsvector() of the parameters into a constant, so a custom plan always
- * looks cheaper than the generic one and the plan cache never switches.
- * The plans here do not depend on the values. */
-static const char sql_generic[] = "SET LOCAL plan_cache_mode = force_generic_plan";
 
 enum { STMT_BLOB, STMT_MESSAGE, STMT_TARGET, STMT_NOTIFY, STMT_COUNT };
 
@@ -326,8 +321,7 @@ static int deliver_send_commit(struct deliver_ctx *c)
 static int deliver_send_all(struct deliver_ctx *c)
 {
 	if (deliver_send_prepares(c) < 0 || deliver_send_simple(c->conn, "BEGIN") < 0 ||
-	    deliver_send_simple(c->conn, sql_generic) < 0 || deliver_send_blob(c) < 0 ||
-	    deliver_send_message(c) < 0)
+	    deliver_send_blob(c) < 0 || deliver_send_message(c) < 0)
 		return -1;
 	for (size_t k = 0; k < c->norder; k++)
 		if (deliver_send_target(c, c->order[k]) < 0)
@@ -432,7 +426,6 @@ static PGresult *deliver_read_all(struct deliver_ctx *c)
 	PGresult *fail = NULL;
 	deliver_take_prepares(c, &fail);
 	PQclear(deliver_take(c, &fail, "deliver_begin"));
-	PQclear(deliver_take(c, &fail, "deliver_generic"));
 	PQclear(deliver_take(c, &fail, "deliver_blob"));
 	PQclear(deliver_take(c, &fail, "deliver_message"));
 	for (size_t k = 0; k < c->norder; k++) {

@@ -296,7 +296,7 @@ static double wal_position(PGconn *conn)
  * deliveries, as in `roost serve`). */
 static long index_backlog(PGconn *conn)
 {
-	PGresult *r = PQexec(conn, "SELECT count(*) FROM messages WHERE search IS NULL");
+	PGresult *r = PQexec(conn, "SELECT count(*) FROM search_pending");
 	long v = PQresultStatus(r) == PGRES_TUPLES_OK ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
 	PQclear(r);
 	return v;
@@ -484,7 +484,7 @@ int main(int argc, char **argv)
 		print_result("raw", &raw);
 		printf("  ratio  %.0f%% of the raw commit rate\n", 100.0 * st.msgs_s / raw.msgs_s);
 		wait_for_indexer(conn);
-		printf("  index  full-text index caught up at most %.0f ms after a slice\n",
+		printf("  index  search index caught up at most %.0f ms after a slice\n",
 		       index_lag_ms);
 		fflush(stdout);
 		free_messages(msgs, (unsigned)n);
