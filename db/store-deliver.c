@@ -15,15 +15,19 @@
  * (async.c, PreCommit_Notify), so NOTIFY inside the delivery transaction
  * makes every delivery's commit wait for the previous one's fsync: no group
  * commit, and throughput stuck at one commit per disk flush. The NOTIFY is
- * therefore queued in the same pipeline right behind the COMMIT, in a
- * transaction of its own that runs only if the delivery committed (an error
- * skips the rest of the pipeline) and whose commit does not wait for the
- * disk: it carries no data, and after a crash there is no listener left to
- * tell. The delivery itself stays synchronous. */
+ * sent after the COMMIT, in a transaction of its own whose commit does not
+ * wait for the disk: it carries no data, and after a crash there is no
+ * listener left to tell. In `roost serve` one sender thread sends the
+ * notifications of all deliveries in batches (notify-batch.h), because
+ * even those short transactions waited on one another for that lock;
+ * elsewhere the NOTIFY is queued in the same pipeline right behind the
+ * COMMIT, and runs only if the delivery committed (an error skips the rest
+ * of the pipeline). The delivery itself stays synchronous. */
 #include "store-private.h"
 
 #include "indexer.h"
 #include "log.h"
+#include "notify-batch.h"
 #include "xalloc.h"
 
 #include <libpq-events.h>
@@ -220,6 +224,7 @@ struct deliver_ctx {
 	struct deliver_texts texts;
 	struct buf *keywords; /* per target, array literals */
 	struct buf notify_ids, notify_accounts;
+	bool batched; /* notifications go to the sender (notify-batch.h) */
 };
 
 static int deliver_send(struct deliver_ctx *c, int stmt, const struct store_params *p)
@@ -314,7 +319,7 @@ static int deliver_send_commit(struct deliver_ctx *c)
 	store_param_text(&p, buf_cstr(&c->notify_accounts));
 	if (deliver_send_simple(c->conn, "COMMIT") < 0)
 		return -1;
-	return deliver_send(c, STMT_NOTIFY, &p);
+	return c->batched ? 0 : deliver_send(c, STMT_NOTIFY, &p);
 }
 
 /* Queues the whole transaction; the COMMIT only when no answer can undo it. */
@@ -436,7 +441,8 @@ static PGresult *deliver_read_all(struct deliver_ctx *c)
 	}
 	if (!c->all_or_nothing) {
 		PQclear(deliver_take(c, &fail, "deliver_commit"));
-		PQclear(deliver_take(c, &fail, "deliver_notify"));
+		if (!c->batched)
+			PQclear(deliver_take(c, &fail, "deliver_notify"));
 	}
 	pipeline_take_sync(c->conn, &fail);
 	return fail;
@@ -481,7 +487,8 @@ static enum store_err deliver_finish_aon(struct deliver_ctx *c)
 		return STORE_ETEMP;
 	}
 	PQclear(deliver_take(c, &fail, "deliver_commit"));
-	PQclear(deliver_take(c, &fail, "deliver_notify"));
+	if (!c->batched)
+		PQclear(deliver_take(c, &fail, "deliver_notify"));
 	pipeline_take_sync(c->conn, &fail);
 	PQexitPipelineMode(c->conn);
 	enum store_err err = fail != NULL ? store_err_from_pg(c->conn, fail) : STORE_OK;
@@ -537,6 +544,7 @@ static struct deliver_ctx *deliver_ctx_new(PGconn *conn, struct store_incoming *
 	deliver_texts_init(&c->texts, in->parsed);
 	buf_init(&c->notify_ids, BUF_NO_LIMIT);
 	buf_init(&c->notify_accounts, BUF_NO_LIMIT);
+	c->batched = notify_batch_running();
 	return c;
 }
 
@@ -626,6 +634,20 @@ static bool deliver_plan(struct deliver_ctx *c, size_t n)
 	return all_valid || !c->all_or_nothing;
 }
 
+/* After the commit: the sender tells the listeners, or, when it is gone or
+ * full, this delivery does. */
+static void deliver_notify_batched(struct deliver_ctx *c)
+{
+	int64_t *ids = xcalloc(c->norder, sizeof(*ids));
+	size_t n = 0;
+	for (size_t k = 0; k < c->norder; k++)
+		if (c->targets[c->order[k]].result == STORE_OK)
+			ids[n++] = c->targets[c->order[k]].mailbox_id_r;
+	if (n > 0 && !notify_batch_add(ids, n))
+		notify_now(c->conn, ids, n);
+	free(ids);
+}
+
 enum store_err store_deliver(PGconn *conn, struct store_incoming *in, struct store_target *targets,
                              size_t ntargets, bool all_or_nothing)
 {
@@ -637,6 +659,8 @@ enum store_err store_deliver(PGconn *conn, struct store_incoming *in, struct sto
 		bool retry = true;
 		for (int a = 0; a < STORE_DELIVER_ATTEMPTS && retry; a++)
 			err = deliver_once(c, &retry);
+		if (err == STORE_OK && c->batched)
+			deliver_notify_batched(c);
 	}
 	/* Nothing committed: targets that had succeeded share the failure. */
 	if (err != STORE_OK)
