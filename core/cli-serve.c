@@ -6,6 +6,7 @@
 #include "directory.h"
 #include "http.h"
 #include "indexer.h"
+#include "notify-batch.h"
 #include "log.h"
 #include "migrate.h"
 #include "notifier.h"
@@ -292,6 +293,11 @@ static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 		free(merr);
 		return -1;
 	}
+	if (notify_batch_start(s->db.pool, &merr) < 0) {
+		cli_error("notifications: %s", merr);
+		free(merr);
+		return -1;
+	}
 	return 0;
 }
 
@@ -303,6 +309,7 @@ static void serve_teardown(struct serve_ctx *s)
 #ifdef ROOST_HAVE_WEBADMIN
 	webadmin_free(&s->wa);
 #endif
+	notify_batch_stop();
 	indexer_stop(&s->indexer);
 	notifier_stop(&s->notifier);
 	directory_close(&s->dir);

@@ -205,6 +205,10 @@ static const struct config_setting config_table[CFG__COUNT] = {
         {"http", "signin_failures_per_account", CONFIG_UINT, "10", 1, 100000, NULL,
          "Failed browser sign-ins for one account within signin_window before further attempts for "
          "it are refused with 429."},
+    [CFG_HTTP_SETUP_LINK_LIFETIME] =
+        {"http", "setup_link_lifetime", CONFIG_SECONDS, "24h", 300, 2592000, NULL,
+         "How long the one-time set-up link (logged at start while there is no administrator) "
+         "stays valid."},
 };
 
 struct config {

@@ -17,11 +17,20 @@
 #define INDEXER_BATCH     200
 #define INDEXER_BORROW_MS 5000
 
+/* Claims a batch of pending texts (SKIP LOCKED: several nodes may index),
+ * deletes them and files each with a copy of its message's header fields
+ * under the trigram indexes, both in lower case: SEARCH is
+ * case-insensitive, and a LIKE of a lower-case string is its cheapest
+ * exact test (imap/search-sql.c). A message deleted meanwhile is skipped. */
 static const char sql_index[] =
-    "UPDATE messages SET search = to_tsvector('simple', subject || ' ' || from_addr || ' ' "
-    "|| to_addr || ' ' || cc_addr || ' ' || search_text) "
-    "WHERE id IN (SELECT id FROM messages WHERE search IS NULL ORDER BY id "
-    "LIMIT $1::integer FOR UPDATE SKIP LOCKED)";
+    "WITH batch AS (SELECT message_id FROM search_pending ORDER BY message_id "
+    "  LIMIT $1::integer FOR UPDATE SKIP LOCKED), "
+    "moved AS (DELETE FROM search_pending p USING batch WHERE p.message_id = batch.message_id "
+    "  RETURNING p.message_id, p.body) "
+    "INSERT INTO message_search (message_id, headers, body) "
+    "SELECT m.id, lower(m.headers), lower(moved.body) FROM moved JOIN messages m ON m.id = "
+    "moved.message_id "
+    "ON CONFLICT (message_id) DO NOTHING";
 
 int store_index_pending(PGconn *conn, unsigned batch)
 {

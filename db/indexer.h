@@ -1,11 +1,11 @@
-/* indexer.h - the full-text index of messages, built off the delivery path.
+/* indexer.h - the search index of messages, built off the delivery path.
  *
- * Delivery stores the decoded search text (messages.search_text); the
- * indexer turns it into messages.search (tsvector, 'simple' configuration,
- * GIN index) within a moment of the commit. Several nodes may index at once:
- * batches are claimed with FOR UPDATE SKIP LOCKED. Until a message is
- * indexed its search is NULL, and IMAP SEARCH treats it as a candidate and
- * checks the substring on search_text, so no result is ever missed. */
+ * Delivery stores the decoded search text in search_pending, which has no
+ * index but its key; the indexer moves it, with a copy of the message's
+ * header fields, into message_search, where trigram (pg_trgm) GIN indexes
+ * serve IMAP SEARCH BODY/TEXT, within a moment of the commit. Several nodes
+ * may index at once: batches are claimed with FOR UPDATE SKIP LOCKED. SEARCH
+ * reads both tables, so a message not indexed yet is still found. */
 #ifndef ROOST_DB_INDEXER_H
 #define ROOST_DB_INDEXER_H
 
@@ -13,7 +13,7 @@
 
 struct indexer;
 
-/* Indexes up to batch messages without a vector, in one transaction.
+/* Indexes up to batch pending messages, in one transaction.
  * Returns how many were indexed, or -1 (logged). */
 int store_index_pending(PGconn *conn, unsigned batch);
 

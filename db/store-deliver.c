@@ -15,24 +15,28 @@
  * (async.c, PreCommit_Notify), so NOTIFY inside the delivery transaction
  * makes every delivery's commit wait for the previous one's fsync: no group
  * commit, and throughput stuck at one commit per disk flush. The NOTIFY is
- * therefore queued in the same pipeline right behind the COMMIT, in a
- * transaction of its own that runs only if the delivery committed (an error
- * skips the rest of the pipeline) and whose commit does not wait for the
- * disk: it carries no data, and after a crash there is no listener left to
- * tell. The delivery itself stays synchronous. */
+ * sent after the COMMIT, in a transaction of its own whose commit does not
+ * wait for the disk: it carries no data, and after a crash there is no
+ * listener left to tell. In `roost serve` one sender thread sends the
+ * notifications of all deliveries in batches (notify-batch.h), because
+ * even those short transactions waited on one another for that lock;
+ * elsewhere the NOTIFY is queued in the same pipeline right behind the
+ * COMMIT, and runs only if the delivery committed (an error skips the rest
+ * of the pipeline). The delivery itself stays synchronous. */
 #include "store-private.h"
 
 #include "indexer.h"
 #include "log.h"
+#include "notify-batch.h"
 #include "xalloc.h"
 
 #include <libpq-events.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* to_tsvector() (in the indexer) fails on results over 1 MB; text of short
- * unique words can grow about 3.5 times, so the search text is cut well
- * below that. */
+/* SEARCH BODY/TEXT looks at the first 256 KB of a message's decoded text:
+ * every byte more costs trigrams in the index and time in each recheck,
+ * and what people search for is near the top. */
 #define STORE_SEARCH_TEXT_MAX (256 * 1024)
 
 /* 9999-12-31T23:59:59Z: PostgreSQL timestamps go further, IMAP dates not. */
@@ -46,19 +50,20 @@ static const char sql_blob[] =
     "INSERT INTO blobs (sha256, size, data) VALUES ($1::bytea, $2::bigint, $3::bytea) "
     "ON CONFLICT (sha256) DO NOTHING";
 
-/* The search vector is not computed here: the decoded search text is
- * stored and store_index_pending() (the indexer, db/indexer.h) turns it into
- * the tsvector shortly after the commit, off the delivery's critical path.
- * SEARCH treats a message without a vector as a candidate. */
+/* The decoded text goes to search_pending, which has no index but its
+ * key: the indexer (db/indexer.h) moves it to the trigram-indexed
+ * message_search shortly after the commit, off the delivery's critical
+ * path. Only a message row this delivery creates gets one. */
 static const char sql_message[] =
-    "INSERT INTO messages (sha256, size, header_size, sent_date, subject, from_addr, "
-    "to_addr, cc_addr, bcc_addr, message_id, in_reply_to, refs, envelope, body, "
-    "bodystructure, parts, headers, preview, search_text) "
+    "WITH m AS (INSERT INTO messages (sha256, size, header_size, sent_date, subject, "
+    "from_addr, to_addr, cc_addr, bcc_addr, message_id, in_reply_to, refs, envelope, body, "
+    "bodystructure, parts, headers, preview) "
     "SELECT $1::bytea, $2::bigint, $3::bigint, to_timestamp($4::bigint), $5::text, "
     "$6::text, $7::text, $8::text, $9::text, $10::text, $11::text, $12::text, "
-    "$13::text, $14::text, $15::text, $16::bytea, $17::text, $18::text, $19::text "
+    "$13::text, $14::text, $15::text, $16::bytea, $17::text, $18::text "
     "WHERE NOT EXISTS (SELECT 1 FROM messages WHERE sha256 = $1::bytea) "
-    "ON CONFLICT (sha256) DO NOTHING";
+    "ON CONFLICT (sha256) DO NOTHING RETURNING id) "
+    "INSERT INTO search_pending (message_id, body) SELECT id, $19::text FROM m";
 
 /* One target. mb locks the mailbox first (the order every store change
  * uses: mailbox rows, then the account row), q counts the quota, u takes
@@ -89,12 +94,6 @@ static const char sql_notify[] =
     "SELECT set_config('synchronous_commit', 'off', true), "
     "pg_notify('" STORE_NOTIFY_CHANNEL "', id::text) FROM mailboxes "
     "WHERE id = ANY($1::bigint[]) OR (account_id = ANY($2::bigint[]) AND name = 'INBOX')";
-
-/* Custom plans would be made afresh at every execution: the planner folds
- * to_tsvector() of the parameters into a constant, so a custom plan always
- * looks cheaper than the generic one and the plan cache never switches.
- * The plans here do not depend on the values. */
-static const char sql_generic[] = "SET LOCAL plan_cache_mode = force_generic_plan";
 
 enum { STMT_BLOB, STMT_MESSAGE, STMT_TARGET, STMT_NOTIFY, STMT_COUNT };
 
@@ -225,6 +224,7 @@ struct deliver_ctx {
 	struct deliver_texts texts;
 	struct buf *keywords; /* per target, array literals */
 	struct buf notify_ids, notify_accounts;
+	bool batched; /* notifications go to the sender (notify-batch.h) */
 };
 
 static int deliver_send(struct deliver_ctx *c, int stmt, const struct store_params *p)
@@ -319,15 +319,14 @@ static int deliver_send_commit(struct deliver_ctx *c)
 	store_param_text(&p, buf_cstr(&c->notify_accounts));
 	if (deliver_send_simple(c->conn, "COMMIT") < 0)
 		return -1;
-	return deliver_send(c, STMT_NOTIFY, &p);
+	return c->batched ? 0 : deliver_send(c, STMT_NOTIFY, &p);
 }
 
 /* Queues the whole transaction; the COMMIT only when no answer can undo it. */
 static int deliver_send_all(struct deliver_ctx *c)
 {
 	if (deliver_send_prepares(c) < 0 || deliver_send_simple(c->conn, "BEGIN") < 0 ||
-	    deliver_send_simple(c->conn, sql_generic) < 0 || deliver_send_blob(c) < 0 ||
-	    deliver_send_message(c) < 0)
+	    deliver_send_blob(c) < 0 || deliver_send_message(c) < 0)
 		return -1;
 	for (size_t k = 0; k < c->norder; k++)
 		if (deliver_send_target(c, c->order[k]) < 0)
@@ -432,7 +431,6 @@ static PGresult *deliver_read_all(struct deliver_ctx *c)
 	PGresult *fail = NULL;
 	deliver_take_prepares(c, &fail);
 	PQclear(deliver_take(c, &fail, "deliver_begin"));
-	PQclear(deliver_take(c, &fail, "deliver_generic"));
 	PQclear(deliver_take(c, &fail, "deliver_blob"));
 	PQclear(deliver_take(c, &fail, "deliver_message"));
 	for (size_t k = 0; k < c->norder; k++) {
@@ -443,7 +441,8 @@ static PGresult *deliver_read_all(struct deliver_ctx *c)
 	}
 	if (!c->all_or_nothing) {
 		PQclear(deliver_take(c, &fail, "deliver_commit"));
-		PQclear(deliver_take(c, &fail, "deliver_notify"));
+		if (!c->batched)
+			PQclear(deliver_take(c, &fail, "deliver_notify"));
 	}
 	pipeline_take_sync(c->conn, &fail);
 	return fail;
@@ -488,7 +487,8 @@ static enum store_err deliver_finish_aon(struct deliver_ctx *c)
 		return STORE_ETEMP;
 	}
 	PQclear(deliver_take(c, &fail, "deliver_commit"));
-	PQclear(deliver_take(c, &fail, "deliver_notify"));
+	if (!c->batched)
+		PQclear(deliver_take(c, &fail, "deliver_notify"));
 	pipeline_take_sync(c->conn, &fail);
 	PQexitPipelineMode(c->conn);
 	enum store_err err = fail != NULL ? store_err_from_pg(c->conn, fail) : STORE_OK;
@@ -544,6 +544,7 @@ static struct deliver_ctx *deliver_ctx_new(PGconn *conn, struct store_incoming *
 	deliver_texts_init(&c->texts, in->parsed);
 	buf_init(&c->notify_ids, BUF_NO_LIMIT);
 	buf_init(&c->notify_accounts, BUF_NO_LIMIT);
+	c->batched = notify_batch_running();
 	return c;
 }
 
@@ -633,6 +634,20 @@ static bool deliver_plan(struct deliver_ctx *c, size_t n)
 	return all_valid || !c->all_or_nothing;
 }
 
+/* After the commit: the sender tells the listeners, or, when it is gone or
+ * full, this delivery does. */
+static void deliver_notify_batched(struct deliver_ctx *c)
+{
+	int64_t *ids = xcalloc(c->norder, sizeof(*ids));
+	size_t n = 0;
+	for (size_t k = 0; k < c->norder; k++)
+		if (c->targets[c->order[k]].result == STORE_OK)
+			ids[n++] = c->targets[c->order[k]].mailbox_id_r;
+	if (n > 0 && !notify_batch_add(ids, n))
+		notify_now(c->conn, ids, n);
+	free(ids);
+}
+
 enum store_err store_deliver(PGconn *conn, struct store_incoming *in, struct store_target *targets,
                              size_t ntargets, bool all_or_nothing)
 {
@@ -644,6 +659,8 @@ enum store_err store_deliver(PGconn *conn, struct store_incoming *in, struct sto
 		bool retry = true;
 		for (int a = 0; a < STORE_DELIVER_ATTEMPTS && retry; a++)
 			err = deliver_once(c, &retry);
+		if (err == STORE_OK && c->batched)
+			deliver_notify_batched(c);
 	}
 	/* Nothing committed: targets that had succeeded share the failure. */
 	if (err != STORE_OK)

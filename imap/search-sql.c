@@ -1,22 +1,19 @@
 /* search-sql.c - a search program as ONE parameterised SQL condition over
- * mailbox_entries e JOIN messages m.
+ * mailbox_entries e (JOIN messages m when a key needs it).
  *
  * BODY and TEXT mean a case-insensitive substring (RFC 3501 6.4.4, RFC 9051
- * 6.4.4.1) of the decoded text stored at delivery (messages.search_text;
- * TEXT also of the header fields): an exact-case LIKE, else the string as
- * a literal case-insensitive regular expression ("***=" prefix; a letter
- * matches its upper and lower case forms of the database's LC_CTYPE).
+ * 6.4.4.1) of the decoded text stored at delivery (TEXT also of the header
+ * fields): a LIKE of the lower-case string (with its own "\\", "%" and "_"
+ * escaped) in the lower-case text, lower() being that of the database's
+ * LC_CTYPE (C.UTF-8 in the managed cluster: all of Unicode's letters).
  *
- * The full-text vector (messages.search) is not used to narrow: it cannot
- * be done soundly. A string may begin or end inside a word, and the
- * 'simple' parser leaves whole runs of text out of the vector (anything
- * inside "<...>" is taken for a tag), so even a whole word of the string
- * can be missing from the vector of a message that holds it. Instead the
- * patterns are plain parameters, which PostgreSQL plans as constants:
- * where migration 010 could create the pg_trgm GIN indexes on search_text
- * and headers, both tests use them (the trigrams give candidates and the
- * executor rechecks each, so the answer stays exact); elsewhere every
- * message of the mailbox is read. */
+ * A word index (tsvector) cannot narrow such a search soundly: the string
+ * may begin or end inside a word. Trigrams can: where migration 011 could
+ * create the pg_trgm GIN indexes on message_search, the LIKE uses them (the
+ * trigrams give candidates and the executor rechecks each, so the answer
+ * stays exact; text kept in lower case makes that recheck a plain LIKE);
+ * elsewhere every message of the mailbox is read. The pattern is a plain
+ * parameter, which PostgreSQL plans as a constant. */
 #include "imap-search.h"
 
 #include "arena.h"
@@ -82,33 +79,40 @@ static const char *sql_like_pattern(struct arena *a, const char *str)
 	return r;
 }
 
-/* One column: the exact-case LIKE first, cheap, and true for most matches;
- * then the case-insensitive test as an ARE of the literal string ("***="),
- * which costs a fraction of ILIKE (that lowercases the whole text first).
- * Both forms can use a trigram index. */
-static void sqlb_text_col(struct buf *w, const char *col, int like, int re)
+/* The message's text is in message_search once the indexer has filed it,
+ * with a copy of the header fields, both in lower case (db/indexer.c), in
+ * search_pending until then: an EXISTS probing the first, which the
+ * planner runs either per entry (a small mailbox) or once through the
+ * trigram indexes, hashed (a large one); and an IN over the few pending
+ * rows (with their messages' header fields for TEXT), hashed. Neither
+ * needs messages joined to the entries. */
+static void sqlb_text_where(struct buf *w, bool text, int like)
 {
-	buf_printf(w, "%s LIKE $%d::text OR %s ~* $%d::text", col, like, col, re);
+	buf_printf(w,
+	           "(EXISTS (SELECT 1 FROM message_search s WHERE s.message_id = e.message_id "
+	           "AND (s.body LIKE lower($%d::text)",
+	           like);
+	if (text)
+		buf_printf(w, " OR s.headers LIKE lower($%d::text)", like);
+	buf_append_str(w, ")) OR e.message_id IN (SELECT p.message_id FROM search_pending p ");
+	if (text)
+		buf_printf(w,
+		           "JOIN messages pm ON pm.id = p.message_id WHERE lower(p.body) LIKE "
+		           "lower($%d::text) OR lower(pm.headers) LIKE lower($%d::text)))",
+		           like, like);
+	else
+		buf_printf(w, "WHERE lower(p.body) LIKE lower($%d::text)))", like);
 }
 
 static int sqlb_text(struct sqlb *b, const struct imap_skey *k)
 {
-	b->s->needs_messages = true;
 	b->s->substring = true;
 	int like = sqlb_param(b, sql_like_pattern(b->s->arena, k->str));
-	int re = sqlb_param(b, arena_printf(b->s->arena, "***=%s", k->str));
-	if (like < 0 || re < 0) {
+	if (like < 0) {
 		b->error = "Too many search keys";
 		return -1;
 	}
-	struct buf *w = &b->s->where;
-	buf_append_char(w, '(');
-	sqlb_text_col(w, "m.search_text", like, re);
-	if (k->type == SKEY_TEXT) {
-		buf_append_str(w, " OR ");
-		sqlb_text_col(w, "m.headers", like, re);
-	}
-	buf_append_char(w, ')');
+	sqlb_text_where(&b->s->where, k->type == SKEY_TEXT, like);
 	return 0;
 }
 

@@ -10,9 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WA_STR(x)  WA_STR_(x)
-#define WA_STR_(x) #x
-
 static int wa_admin_exists(struct webadmin *wa, bool *r)
 {
 	PGresult *res = wa_db_exec(
@@ -38,9 +35,9 @@ static void wa_setup_log_link(const struct webadmin *wa, const struct config *cf
 	char port[16] = "";
 	if (strcmp(addrs[0].port, "443") != 0)
 		snprintf(port, sizeof(port), ":%s", addrs[0].port);
-	log_warn("event=setup_link url=https://%s%s/#setup=%s expires_in=%ds "
+	log_warn("event=setup_link url=https://%s%s/#setup=%s expires_in=%us "
 	         "note=\"no administrator yet: open this link once to create one\"",
-	         wa->hostname, port, token, WA_SETUP_TOKEN_S);
+	         wa->hostname, port, token, wa->setup_link_s);
 	free(addrs);
 }
 
@@ -57,13 +54,14 @@ int wa_setup_announce(struct webadmin *wa, const struct config *cfg)
 	if (wa_random_hex(token, WA_TOKEN_BYTES) < 0)
 		return -1;
 	wa_sha256_bytea(token, hash);
-	const char *params[] = {hash};
-	PGresult *res = wa_db_exec(
-	    wa,
-	    "WITH old AS (DELETE FROM web_setup_tokens) "
-	    "INSERT INTO web_setup_tokens (token_sha256, expires_at) "
-	    "VALUES ($1::bytea, now() + make_interval(secs => " WA_STR(WA_SETUP_TOKEN_S) "))",
-	    1, params);
+	char lifetime[16];
+	snprintf(lifetime, sizeof(lifetime), "%u", wa->setup_link_s);
+	const char *params[] = {hash, lifetime};
+	PGresult *res = wa_db_exec(wa,
+	                           "WITH old AS (DELETE FROM web_setup_tokens) "
+	                           "INSERT INTO web_setup_tokens (token_sha256, expires_at) "
+	                           "VALUES ($1::bytea, now() + make_interval(secs => $2::int))",
+	                           2, params);
 	if (res == NULL)
 		return -1;
 	PQclear(res);

@@ -31,7 +31,6 @@
 #define WA_SESSION_COOKIE  "__Host-roost_session"
 #define WA_TOKEN_BYTES     32 /* random bytes of session, CSRF and setup tokens */
 #define WA_TOKEN_HEX       (WA_TOKEN_BYTES * 2)
-#define WA_SETUP_TOKEN_S   (24 * 3600)
 /* Paging of long lists. */
 #define WA_PAGE_DEFAULT 50
 #define WA_PAGE_MAX     500
@@ -47,6 +46,7 @@ struct webadmin {
 	unsigned signin_window_s; /* [http] signin_window */
 	unsigned signin_max_ip;   /* failed sign-ins per window from one IP */
 	unsigned signin_max_acct; /* ... and for one account */
+	unsigned setup_link_s;    /* [http] setup_link_lifetime */
 	char hostname[256];
 	atomic_uint_fast64_t auth_failures; /* failed web sign-ins since start */
 	atomic_uint_fast64_t signins;

@@ -75,6 +75,7 @@ int webadmin_new(const struct config *cfg, struct db_pool *pool, struct director
 	wa->signin_window_s = (unsigned)config_uint(cfg, CFG_HTTP_SIGNIN_WINDOW);
 	wa->signin_max_ip = (unsigned)config_uint(cfg, CFG_HTTP_SIGNIN_FAILURES_PER_IP);
 	wa->signin_max_acct = (unsigned)config_uint(cfg, CFG_HTTP_SIGNIN_FAILURES_PER_ACCOUNT);
+	wa->setup_link_s = (unsigned)config_uint(cfg, CFG_HTTP_SETUP_LINK_LIFETIME);
 	snprintf(wa->hostname, sizeof(wa->hostname), "%s", config_str(cfg, CFG_SERVER_HOSTNAME));
 	atomic_init(&wa->auth_failures, 0);
 	atomic_init(&wa->signins, 0);

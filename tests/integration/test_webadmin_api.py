@@ -439,6 +439,24 @@ def test_failed_sign_ins_are_limited_per_account(fresh):
         r.stop()
 
 
+def test_setup_link_lifetime_setting(fresh):
+    """[http] setup_link_lifetime sets how long the set-up link lasts; an
+    expired link is refused."""
+    r = fresh(extra={"http.setup_link_lifetime": "5m"}).start()
+    try:
+        m = re.search(r"event=setup_link url=https://[^/]+/#setup=([0-9a-f]{64}) expires_in=300s",
+                      r.log_text())
+        assert m, r.log_text()[-2000:]
+        left = r.psql("SELECT extract(epoch FROM expires_at - now()) FROM web_setup_tokens")
+        assert len(left) == 1 and 250 < left[0][0] <= 300
+        r.psql("UPDATE web_setup_tokens SET expires_at = now() - interval '1 second'")
+        st, body = Client(r.ports["https"]).call("POST", "/api/v1/setup", {
+            "token": m.group(1), "address": "a@late.example", "password": "pw"})
+        assert st == 403 and body["field"] == "token"
+    finally:
+        r.stop()
+
+
 def test_first_run_setup_link(fresh):
     r = fresh().start()
     try:

@@ -135,28 +135,30 @@ UNIT_TEST(search_translate_table)
 	arena_destroy(&a);
 }
 
-/* BODY and TEXT: a substring, exact case by LIKE or any case by a literal
- * regular expression; never narrowed by the full-text vector. */
+/* BODY and TEXT: a LIKE of the lower-case string in the lower-case text,
+ * indexed or still pending. */
+#define SQL_BODY                                                                                   \
+	"((EXISTS (SELECT 1 FROM message_search s WHERE s.message_id = e.message_id AND (s.body "  \
+	"LIKE lower($3::text))) OR e.message_id IN (SELECT p.message_id FROM search_pending p "    \
+	"WHERE lower(p.body) LIKE lower($3::text))))"
+#define SQL_TEXT                                                                                   \
+	"((EXISTS (SELECT 1 FROM message_search s WHERE s.message_id = e.message_id AND (s.body "  \
+	"LIKE lower($3::text) OR s.headers LIKE lower($3::text))) OR e.message_id IN (SELECT "     \
+	"p.message_id FROM search_pending p JOIN messages pm ON pm.id = p.message_id WHERE "       \
+	"lower(p.body) LIKE lower($3::text) OR lower(pm.headers) LIKE lower($3::text))))"
 UNIT_TEST(search_text_is_substring)
 {
 	static const struct {
 		const char *in, *out, *params;
 	} cases[] = {
-	    {"BODY ell", "((m.search_text LIKE $3::text OR m.search_text ~* $4::text))",
-	     "%ell%|***=ell"},
-	    {"TEXT \"lo wor\"",
-	     "((m.search_text LIKE $3::text OR m.search_text ~* $4::text OR m.headers LIKE "
-	     "$3::text OR m.headers ~* $4::text))",
-	     "%lo wor%|***=lo wor"},
-	    {"BODY \"50%_a\\\\b\"", "((m.search_text LIKE $3::text OR m.search_text ~* $4::text))",
+	    {"BODY ell", SQL_BODY, "%ell%"},
+	    {"TEXT \"lo wor\"", SQL_TEXT, "%lo wor%"},
+	    {"BODY \"50%_a\\\\b\"", SQL_BODY,
 	     /* the test tokenizer keeps the quoted string's backslashes */
-	     "%50\\%\\_a\\\\\\\\b%|***=50%_a\\\\b"},
-	    {"BODY \"--\"", "((m.search_text LIKE $3::text OR m.search_text ~* $4::text))",
-	     "%--%|***=--"},
-	    {"BODY \"\"", "((m.search_text LIKE $3::text OR m.search_text ~* $4::text))",
-	     "%%|***="},
-	    {"BODY K\xc3\x96ln", "((m.search_text LIKE $3::text OR m.search_text ~* $4::text))",
-	     "%K\xc3\x96ln%|***=K\xc3\x96ln"},
+	     "%50\\%\\_a\\\\\\\\b%"},
+	    {"BODY \"--\"", SQL_BODY, "%--%"},
+	    {"BODY \"\"", SQL_BODY, "%%"},
+	    {"BODY K\xc3\x96ln", SQL_BODY, "%K\xc3\x96ln%"},
 	};
 	struct arena *a = arena_new(4096);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -166,7 +168,6 @@ UNIT_TEST(search_text_is_substring)
 			unit_fail(__FILE__, __LINE__, "%s: got %s", cases[i].in, got);
 		if (strcmp(params, cases[i].params) != 0)
 			unit_fail(__FILE__, __LINE__, "%s: params %s", cases[i].in, params);
-		CHECK(strstr(got, "m.search @@") == NULL);
 	}
 	int np = 0;
 	const char *w = translate(a, "HEADER X-Spam yes", &np);

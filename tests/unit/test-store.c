@@ -4,6 +4,7 @@
 
 #include "buf.h"
 #include "indexer.h"
+#include "notify-batch.h"
 #include "migrate.h"
 #include "pgmanaged.h"
 #include "store.h"
@@ -778,15 +779,17 @@ UNIT_TEST(store_message_slices)
 	CHECK_INT(store_message_read(db(), m.id, UINT64_MAX, 10, &out), STORE_OK);
 	CHECK_INT(out.len, 0);
 	CHECK_INT(store_message_read(db(), 999999999, 0, 10, &out), STORE_ENOTFOUND);
-	/* The vector comes from the indexer, after delivery. */
-	CHECK_INT(q_num("SELECT count(*) FROM messages WHERE id = $1::bigint AND search IS NULL "
-	                "AND strpos(lower(search_text), 'quarterly') > 0",
+	/* The text waits in search_pending; the indexer files it with the
+	 * message's header fields in message_search. */
+	CHECK_INT(q_num("SELECT count(*) FROM search_pending WHERE message_id = $1::bigint "
+	                "AND strpos(lower(body), 'quarterly') > 0",
 	                num(m.id, (char[24]){0}), NULL),
 	          1);
 	CHECK(store_index_pending(db(), 1000) >= 1);
 	CHECK_INT(store_index_pending(db(), 1000), 0);
-	CHECK_INT(q_num("SELECT count(*) FROM messages WHERE id = $1::bigint AND "
-	                "search @@ to_tsquery('simple', 'quarterly & bob')",
+	CHECK_INT(q_num("SELECT count(*) FROM search_pending", NULL, NULL), 0);
+	CHECK_INT(q_num("SELECT count(*) FROM message_search WHERE message_id = $1::bigint AND "
+	                "strpos(lower(body), 'quarterly') > 0 AND strpos(headers, 'bob') > 0",
 	                num(m.id, (char[24]){0}), NULL),
 	          1);
 	buf_free(&out);
@@ -889,6 +892,52 @@ UNIT_TEST(store_changes_notify)
 	CHECK_INT(wait_notify(listener), -1);
 	store_incoming_free(&in);
 	buf_free(&raw);
+	PQfinish(listener);
+}
+
+/* With the sender running, deliveries' notifications come from it: one per
+ * mailbox per batch, and the same for a message to two mailboxes; after it
+ * stops, deliveries notify by themselves again. */
+UNIT_TEST(store_deliver_notifies_in_batches)
+{
+	if (db() == NULL)
+		return;
+	int64_t a = make_account(0);
+	int64_t inbox = mailbox_id(a, "INBOX"), junk = mailbox_id(a, "Junk");
+	PGconn *listener = test_connect();
+	if (listener == NULL)
+		return;
+	PQclear(PQexec(listener, "LISTEN roost_mailbox"));
+	struct db_pool *pool = NULL;
+	char *err = NULL;
+	CHECK_INT(db_pool_create(pgmanaged_conninfo(test_pg), 2, &pool, &err), 0);
+	CHECK_INT(notify_batch_start(pool, &err), 0);
+	CHECK(notify_batch_running());
+	CHECK_INT(notify_batch_start(pool, &err), -1); /* only one */
+	free(err);
+	CHECK_INT(deliver_one(a, 0, 0), 1);
+	CHECK_INT(wait_notify(listener), inbox);
+	struct buf raw;
+	struct store_incoming *in = new_incoming(&raw);
+	struct store_target t[2] = {target(a, 0), target(a, junk)};
+	CHECK_INT(store_deliver(db(), in, t, 2, false), STORE_OK);
+	long long got[2] = {wait_notify(listener), wait_notify(listener)};
+	CHECK((got[0] == inbox && got[1] == junk) || (got[0] == junk && got[1] == inbox));
+	CHECK_INT(wait_notify(listener), -1);
+	store_incoming_free(&in);
+	buf_free(&raw);
+	/* Many at once all arrive, each mailbox at least once. */
+	int64_t ids[3] = {inbox, junk, inbox};
+	CHECK(notify_batch_add(ids, 3));
+	long long first = wait_notify(listener), second = wait_notify(listener);
+	CHECK(first == inbox || first == junk);
+	CHECK(second == inbox || second == junk);
+	notify_batch_stop();
+	CHECK(!notify_batch_running());
+	CHECK(!notify_batch_add(ids, 1));
+	CHECK_INT(deliver_one(a, junk, 0), 2);
+	CHECK_INT(wait_notify(listener), junk);
+	db_pool_destroy(&pool);
 	PQfinish(listener);
 }
 
