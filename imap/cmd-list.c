@@ -26,22 +26,47 @@ struct list_item {
 	bool child_subscribed;
 };
 
-/* '*' matches anything, '%' anything but the separator. */
+/* '*' matches anything, '%' anything but the separator. One pass over the
+ * pattern keeping the set of name positions reached so far: no recursion
+ * (a pattern of 64K wildcards would exhaust a thread's stack), and time
+ * bounded by the pattern's length times the name's, where backtracking
+ * took exponential time on "*" runs that fail to match. */
 static bool match(const char *pat, const char *name)
 {
-	for (; *pat != '\0'; pat++, name++) {
-		if (*pat == '*' || *pat == '%') {
-			for (const char *n = name;; n++) {
-				if (match(pat + 1, n))
-					return true;
-				if (*n == '\0' || (*pat == '%' && *n == '/'))
-					return false;
+	size_t n = strlen(name);
+	bool *cur = xcalloc(n + 1, sizeof(*cur)), *next = xcalloc(n + 1, sizeof(*next));
+	cur[0] = true;
+	bool any = true;
+	for (const char *p = pat; *p != '\0' && any; p++) {
+		any = false;
+		if (*p == '*' || *p == '%') {
+			bool star = false;
+			for (; p[1] == '*' || p[1] == '%'; p++)
+				star |= *p == '*';
+			star |= *p == '*';
+			bool on = false;
+			for (size_t j = 0; j <= n; j++) {
+				if (j > 0 && !star && name[j - 1] == '/')
+					on = false;
+				on |= cur[j];
+				next[j] = on;
+				any |= on;
+			}
+		} else {
+			next[0] = false;
+			for (size_t j = 0; j < n; j++) {
+				next[j + 1] = cur[j] && name[j] == *p;
+				any |= next[j + 1];
 			}
 		}
-		if (*pat != *name)
-			return false;
+		bool *t = cur;
+		cur = next;
+		next = t;
 	}
-	return *name == '\0';
+	bool r = any && cur[n];
+	free(cur);
+	free(next);
+	return r;
 }
 
 static int parse_select_opts(struct imap_cmd *cmd, struct list_opts *o)

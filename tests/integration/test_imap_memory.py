@@ -4,8 +4,8 @@ from test_imap_common import Raw, account, filled, still_serves
 
 
 def test_list_pattern_of_line_length_wildcards_is_answered(server):
-    # LIST matching recurses once per wildcard: a pattern as long as the
-    # default line_length (64K) must fit the session stack with margin.
+    # LIST matching keeps no stack per wildcard: a pattern as long as the
+    # default line_length (64K) is answered.
     addr, pw = account(server)
     r = Raw(server)
     r.cmd("a1", "LOGIN %s %s" % (addr, pw))
@@ -14,6 +14,25 @@ def test_list_pattern_of_line_length_wildcards_is_answered(server):
     lines, tagged = r.until("a2")
     assert tagged == "a2 OK LIST completed"
     assert any('"INBOX"' in l for l in lines)
+    r.close()
+    still_serves(server)
+
+
+def test_list_patterns_that_backtracking_would_take_forever_on(server):
+    """Runs of "*" and "%" that fail to match at the end cost time linear in
+    the name (a backtracking matcher spins for ages on these), and still
+    match what they should."""
+    addr, pw = account(server)
+    r = Raw(server)
+    r.cmd("a1", "LOGIN %s %s" % (addr, pw))
+    r.cmd("a2", "CREATE aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbb")
+    for tag, pattern in (("a3", "*a" * 40 + "x"), ("a4", "%a" * 40 + "x"), ("a5", "*" * 25 + "x")):
+        lines, tagged = r.cmd(tag, 'LIST "" "%s"' % pattern)
+        assert tagged == tag + " OK LIST completed" and lines == []
+    lines, _ = r.cmd("a6", 'LIST "" "*%*a/%b"')
+    assert any("aaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbb" in l for l in lines)
+    lines, _ = r.cmd("a7", 'LIST "" "%b"')
+    assert lines == []  # % does not cross the separator
     r.close()
     still_serves(server)
 
