@@ -48,9 +48,10 @@ enum mime_encoding {
 };
 
 #define MIME_PART_MULTIPART 0x01 /* multipart/...: has children, body is the raw multipart body */
-#define MIME_PART_MESSAGE   0x02 /* message/rfc822 or message/global: one child, the inner message \
-	                          */
-#define MIME_PART_TEXT 0x04      /* text/... */
+#define MIME_PART_MESSAGE                                                                          \
+	0x02                /* message/rfc822 or message/global: one child, the inner message      \
+	                     */
+#define MIME_PART_TEXT 0x04 /* text/... */
 
 /* One entry of the part table, in depth-first order. Offsets are octets from
  * the start of the raw message.

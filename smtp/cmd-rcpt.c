@@ -59,14 +59,16 @@ static int smtp_rcpt_quota(struct smtp_session *s, struct directory_resolution *
 			res->accounts[kept++] = res->accounts[i];
 		else
 			log_info("event=rcpt_over_quota rcpt=%s account=%lld",
-				 log_quote(q_addr, sizeof(q_addr), addr), (long long)res->accounts[i]);
+			         log_quote(q_addr, sizeof(q_addr), addr),
+			         (long long)res->accounts[i]);
 		worst = q > worst ? q : worst;
 	}
 	res->naccounts = kept;
 	if (kept > 0 || res->nremote > 0)
 		return 0;
 	if (worst == 2)
-		smtp_reply(s->c, 552, "5.2.2", "<%s>: message too large for the mailbox quota", addr);
+		smtp_reply(s->c, 552, "5.2.2", "<%s>: message too large for the mailbox quota",
+		           addr);
 	else
 		smtp_reply(s->c, 452, "4.2.2", "<%s>: mailbox full", addr);
 	return 1;
@@ -119,8 +121,9 @@ static enum smtp_outcome smtp_rcpt_remote(struct smtp_session *s, const char *ad
 {
 	if (!s->authenticated) {
 		char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX], q3[LOG_QUOTE_MAX];
-		log_info("event=relay_denied rcpt=%s from=%s helo=%s", log_quote(q1, sizeof(q1), addr),
-			 log_quote(q2, sizeof(q2), s->tx.from_str), log_quote(q3, sizeof(q3), s->helo));
+		log_info("event=relay_denied rcpt=%s from=%s helo=%s",
+		         log_quote(q1, sizeof(q1), addr), log_quote(q2, sizeof(q2), s->tx.from_str),
+		         log_quote(q3, sizeof(q3), s->helo));
 		smtp_reply(s->c, 554, "5.7.1", "<%s>: Relay access denied", addr);
 		return SMTP_DONE;
 	}
@@ -158,16 +161,18 @@ enum smtp_outcome smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t
 	/* Resolve first: the common case (a local recipient) needs no other
 	 * lookup. Nothing resolves in a domain that is not ours, and address
 	 * literals are never ours. */
-	struct directory_resolution res = { 0 };
-	enum directory_err e = to.domain_literal ? DIR_ENOTFOUND
-		: directory_resolve(s->srv->dir, addr, &res, NULL);
+	struct directory_resolution res = {0};
+	enum directory_err e =
+	    to.domain_literal ? DIR_ENOTFOUND : directory_resolve(s->srv->dir, addr, &res, NULL);
 	if (e == DIR_OK)
 		return smtp_rcpt_local(s, &to, addr, &p, &res);
 	directory_resolution_free(&res);
 	bool local = false;
 	if (e == DIR_ENOTFOUND || e == DIR_EPERM) {
-		enum directory_err le = to.domain_literal ? DIR_OK
-			: directory_is_local_domain(s->srv->dir, to.domain, &local, NULL);
+		enum directory_err le =
+		    to.domain_literal
+		        ? DIR_OK
+		        : directory_is_local_domain(s->srv->dir, to.domain, &local, NULL);
 		if (le != DIR_OK)
 			e = le;
 		else if (!local)

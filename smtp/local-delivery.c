@@ -83,7 +83,7 @@ static void smtp_target_add(struct store_target **t, size_t *n, int64_t account,
 		if ((*t)[i].account_id == account && (*t)[i].mailbox_id == mailbox)
 			return;
 	*t = xreallocarray(*t, *n + 1, sizeof(**t));
-	(*t)[(*n)++] = (struct store_target){ .account_id = account, .mailbox_id = mailbox };
+	(*t)[(*n)++] = (struct store_target){.account_id = account, .mailbox_id = mailbox};
 }
 
 /* The folder of a sub-address: its id, 0 for INBOX, -1 on a store failure. */
@@ -132,16 +132,19 @@ static void smtp_local_result(struct smtp_session *s, enum store_err e, struct s
                               size_t n, uint64_t size, struct smtp_result *r)
 {
 	if (e == STORE_OK) {
-		*r = (struct smtp_result){ 250, "2.0.0", "Ok" };
+		*r = (struct smtp_result){250, "2.0.0", "Ok"};
 	} else if (e == STORE_EQUOTA && smtp_never_fits(s, t, n, size)) {
-		*r = (struct smtp_result){ 552, "5.2.2", "Message too large for a recipient's mailbox quota" };
+		*r = (struct smtp_result){552, "5.2.2",
+		                          "Message too large for a recipient's mailbox quota"};
 	} else if (e == STORE_EQUOTA) {
-		*r = (struct smtp_result){ 452, "4.2.2", "A recipient's mailbox is full, try again later" };
+		*r = (struct smtp_result){452, "4.2.2",
+		                          "A recipient's mailbox is full, try again later"};
 	} else {
-		*r = (struct smtp_result){ 451, "4.3.0", "Temporary failure storing the message, try again later" };
+		*r = (struct smtp_result){451, "4.3.0",
+		                          "Temporary failure storing the message, try again later"};
 	}
 	log_info("event=local_delivery status=%s targets=%zu size=%llu", store_err_str(e), n,
-		 (unsigned long long)size);
+	         (unsigned long long)size);
 }
 
 void smtp_deliver_local(struct smtp_session *s, struct store_incoming *in, struct smtp_result *r)

@@ -25,7 +25,7 @@ int smtp_server_new(const struct config *cfg, struct db_pool *pool, struct direc
 	if (gethostname(srv->default_hostname, sizeof(srv->default_hostname) - 1) < 0)
 		snprintf(srv->default_hostname, sizeof(srv->default_hostname), "localhost");
 	for (int i = 0; i < 3; i++)
-		srv->listeners[i] = (struct smtp_listener_ctx){ srv, (enum smtp_listener)i };
+		srv->listeners[i] = (struct smtp_listener_ctx){srv, (enum smtp_listener)i};
 	*srv_r = srv;
 	return 0;
 }

@@ -29,21 +29,21 @@ struct smtp_command {
 };
 
 static const struct smtp_command smtp_commands[] = {
-	{ "EHLO", smtp_cmd_ehlo, SMTP_CMD_ARGS },
-	{ "HELO", smtp_cmd_helo, SMTP_CMD_ARGS },
-	{ "MAIL", smtp_cmd_mail, SMTP_CMD_HELO | SMTP_CMD_NO_TX | SMTP_CMD_ARGS | SMTP_CMD_AUTH },
-	{ "RCPT", smtp_cmd_rcpt, SMTP_CMD_TX | SMTP_CMD_ARGS | SMTP_CMD_NO_BDAT },
-	{ "DATA", smtp_cmd_data, SMTP_CMD_TX | SMTP_CMD_RCPT | SMTP_CMD_NO_ARGS | SMTP_CMD_NO_BDAT },
-	/* BDAT checks its state itself: the chunk must be read whatever happens. */
-	{ "BDAT", smtp_cmd_bdat, SMTP_CMD_ARGS },
-	{ "RSET", smtp_cmd_rset, SMTP_CMD_NO_ARGS },
-	{ "NOOP", smtp_cmd_noop, 0 },
-	{ "QUIT", smtp_cmd_quit, SMTP_CMD_NO_ARGS },
-	{ "HELP", smtp_cmd_help, 0 },
-	{ "VRFY", smtp_cmd_vrfy, SMTP_CMD_ARGS },
-	{ "EXPN", smtp_cmd_expn, SMTP_CMD_ARGS },
-	{ "AUTH", smtp_cmd_auth, SMTP_CMD_HELO | SMTP_CMD_NO_TX | SMTP_CMD_ARGS },
-	{ "STARTTLS", smtp_cmd_starttls, SMTP_CMD_NO_TX | SMTP_CMD_NO_ARGS },
+    {"EHLO", smtp_cmd_ehlo, SMTP_CMD_ARGS},
+    {"HELO", smtp_cmd_helo, SMTP_CMD_ARGS},
+    {"MAIL", smtp_cmd_mail, SMTP_CMD_HELO | SMTP_CMD_NO_TX | SMTP_CMD_ARGS | SMTP_CMD_AUTH},
+    {"RCPT", smtp_cmd_rcpt, SMTP_CMD_TX | SMTP_CMD_ARGS | SMTP_CMD_NO_BDAT},
+    {"DATA", smtp_cmd_data, SMTP_CMD_TX | SMTP_CMD_RCPT | SMTP_CMD_NO_ARGS | SMTP_CMD_NO_BDAT},
+    /* BDAT checks its state itself: the chunk must be read whatever happens. */
+    {"BDAT", smtp_cmd_bdat, SMTP_CMD_ARGS},
+    {"RSET", smtp_cmd_rset, SMTP_CMD_NO_ARGS},
+    {"NOOP", smtp_cmd_noop, 0},
+    {"QUIT", smtp_cmd_quit, SMTP_CMD_NO_ARGS},
+    {"HELP", smtp_cmd_help, 0},
+    {"VRFY", smtp_cmd_vrfy, SMTP_CMD_ARGS},
+    {"EXPN", smtp_cmd_expn, SMTP_CMD_ARGS},
+    {"AUTH", smtp_cmd_auth, SMTP_CMD_HELO | SMTP_CMD_NO_TX | SMTP_CMD_ARGS},
+    {"STARTTLS", smtp_cmd_starttls, SMTP_CMD_NO_TX | SMTP_CMD_NO_ARGS},
 };
 
 static const struct smtp_command *smtp_command_find(const char *verb)
@@ -71,7 +71,7 @@ static enum smtp_outcome smtp_command_check(struct smtp_session *s, const struct
 	} else if ((f & SMTP_CMD_AUTH) && s->which != SMTP_LISTENER_MX && !s->authenticated) {
 		code = 530, esc = "5.7.0";
 		why = smtp_auth_allowed(s) ? "Authentication required"
-					   : "Must issue a STARTTLS command first";
+		                           : "Must issue a STARTTLS command first";
 	} else if ((f & SMTP_CMD_NO_TX) && s->tx.active) {
 		why = "Not inside a mail transaction (send RSET first)";
 	} else if ((f & SMTP_CMD_TX) && !s->tx.active) {
@@ -90,13 +90,13 @@ static enum smtp_outcome smtp_command_check(struct smtp_session *s, const struct
 static size_t smtp_line_limit(const struct smtp_session *s)
 {
 	return (size_t)config_uint(s->cfg, s->authenticated ? CFG_LIMITS_LINE_LENGTH
-							     : CFG_LIMITS_LINE_LENGTH_PREAUTH);
+	                                                    : CFG_LIMITS_LINE_LENGTH_PREAUTH);
 }
 
 static unsigned smtp_bad_limit(const struct smtp_session *s)
 {
 	return (unsigned)config_uint(s->cfg, s->authenticated ? CFG_LIMITS_BAD_COMMANDS
-							      : CFG_LIMITS_BAD_COMMANDS_PREAUTH);
+	                                                      : CFG_LIMITS_BAD_COMMANDS_PREAUTH);
 }
 
 static enum smtp_outcome smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
@@ -177,8 +177,7 @@ const char *smtp_hostname(const struct smtp_session *s)
 	return h[0] != '\0' ? h : s->srv->default_hostname;
 }
 
-enum smtp_outcome smtp_reply_dir_err(struct smtp_session *s, enum directory_err e,
-                                     const char *what)
+enum smtp_outcome smtp_reply_dir_err(struct smtp_session *s, enum directory_err e, const char *what)
 {
 	switch (e) {
 	case DIR_ETEMP:
@@ -191,7 +190,8 @@ enum smtp_outcome smtp_reply_dir_err(struct smtp_session *s, enum directory_err 
 		smtp_reply(s->c, 501, "5.1.3", "%s: bad address syntax", what);
 		return SMTP_BAD;
 	default:
-		smtp_reply(s->c, 550, "5.1.1", "%s: recipient address rejected: user unknown", what);
+		smtp_reply(s->c, 550, "5.1.1", "%s: recipient address rejected: user unknown",
+		           what);
 		return SMTP_DONE;
 	}
 }
@@ -206,7 +206,7 @@ int smtp_sender_owned(struct smtp_session *s, const char *address)
 	address_lookup_key(&a, key);
 	if (strcmp(key, s->user) == 0)
 		return 1;
-	struct directory_resolution r = { 0 };
+	struct directory_resolution r = {0};
 	enum directory_err e = directory_resolve(s->srv->dir, key, &r, NULL);
 	int owned = e == DIR_ETEMP ? -1 : 0;
 	for (size_t i = 0; e == DIR_OK && i < r.naccounts; i++)
@@ -229,8 +229,9 @@ static void smtp_session_init(struct smtp_session *s, struct conn *c,
 
 static const char *smtp_listener_name(enum smtp_listener w)
 {
-	return w == SMTP_LISTENER_MX ? "smtp" : w == SMTP_LISTENER_SUBMISSION ? "submission"
-									: "submissions";
+	return w == SMTP_LISTENER_MX           ? "smtp"
+	       : w == SMTP_LISTENER_SUBMISSION ? "submission"
+	                                       : "submissions";
 }
 
 /* RFC 2920 lets a client send commands ahead of our replies (they are
@@ -254,7 +255,7 @@ void smtp_session(struct conn *c, void *ctx)
 	smtp_session_init(&s, c, ctx);
 	log_set_session(conn_session_id(c));
 	log_info("event=connect listener=%s ip=%s port=%u tls=%s", smtp_listener_name(s.which),
-		 conn_peer_ip(c), conn_peer_port(c), conn_is_tls(c) ? "yes" : "no");
+	         conn_peer_ip(c), conn_peer_port(c), conn_is_tls(c) ? "yes" : "no");
 	smtp_reply(c, 220, NULL, "%s ESMTP Roost", smtp_hostname(&s));
 	enum smtp_outcome o = SMTP_DONE;
 	unsigned ahead = 0;
@@ -263,7 +264,7 @@ void smtp_session(struct conn *c, void *ctx)
 		smtp_pipeline_bound(&s, &ahead);
 		if (o == SMTP_BAD && ++s.bad_commands >= smtp_bad_limit(&s)) {
 			smtp_reply(c, 421, "4.7.0", "%s Too many errors, closing connection",
-				   smtp_hostname(&s));
+			           smtp_hostname(&s));
 			log_info("event=too_many_errors count=%u", s.bad_commands);
 			o = SMTP_CLOSE;
 		}
@@ -272,5 +273,5 @@ void smtp_session(struct conn *c, void *ctx)
 	smtp_tx_reset(&s);
 	buf_free(&s.line);
 	log_info("event=session_end transactions=%u bad_commands=%u", s.transactions,
-		 s.bad_commands);
+	         s.bad_commands);
 }

@@ -50,9 +50,9 @@ struct smtp_server {
 
 /* One accepted recipient. */
 struct smtp_rcpt {
-	char address[ADDRESS_BUF_SIZE]; /* canonical, case preserved */
+	char address[ADDRESS_BUF_SIZE];     /* canonical, case preserved */
 	char detail[ADDRESS_LOCAL_MAX + 1]; /* "tag" of user+tag@ ("" none) */
-	int64_t *accounts; /* local accounts it resolved to (malloc'd) */
+	int64_t *accounts;                  /* local accounts it resolved to (malloc'd) */
 	size_t naccounts;
 	char **remote; /* remote addresses: itself when relayed, or forwards */
 	size_t nremote;
@@ -115,8 +115,8 @@ enum smtp_outcome {
 typedef enum smtp_outcome smtp_cmd_fn(struct smtp_session *s, const char *args, size_t len);
 
 smtp_cmd_fn smtp_cmd_ehlo, smtp_cmd_helo, smtp_cmd_mail, smtp_cmd_rcpt, smtp_cmd_data,
-    smtp_cmd_bdat, smtp_cmd_auth, smtp_cmd_starttls, smtp_cmd_rset, smtp_cmd_noop,
-    smtp_cmd_quit, smtp_cmd_help, smtp_cmd_vrfy, smtp_cmd_expn;
+    smtp_cmd_bdat, smtp_cmd_auth, smtp_cmd_starttls, smtp_cmd_rset, smtp_cmd_noop, smtp_cmd_quit,
+    smtp_cmd_help, smtp_cmd_vrfy, smtp_cmd_expn;
 
 /* ---- session helpers (session.c) ---- */
 
@@ -164,8 +164,7 @@ struct smtp_result {
 /* Stores the message once for every local target of the transaction
  * (sub-address folders, one entry per account and folder), all or nothing.
  * Fills *r with the reply to give (250 only after the commit). */
-void smtp_deliver_local(struct smtp_session *s, struct store_incoming *in,
-                        struct smtp_result *r);
+void smtp_deliver_local(struct smtp_session *s, struct store_incoming *in, struct smtp_result *r);
 /* Quota check at RCPT time for one account and an expected size (0 when
  * unknown): 0 fits, 1 full now (452 4.2.2), 2 can never fit (552 5.2.2),
  * -1 temporary failure. Accounts in the server's no-quota cache fit

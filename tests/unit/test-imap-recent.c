@@ -31,7 +31,7 @@ UNIT_TEST(recent_ranges_table)
 	static const struct {
 		uint32_t uid;
 		bool recent;
-	} cases[] = {{1, false}, {2, true}, {3, true}, {4, false}, {8, false},
+	} cases[] = {{1, false}, {2, true},  {3, true},   {4, false}, {8, false},
 	             {9, true},  {20, true}, {21, false}, {0, false}};
 	struct imap_session s;
 	session_with(&s, r, 2);
