@@ -1,5 +1,6 @@
 #include "conn.h"
 
+#include "clock.h"
 #include "log.h"
 #include "tls.h"
 #include "xalloc.h"
@@ -76,13 +77,6 @@ static int conn_stop_fd(void)
 {
 	pthread_once(&conn_stop_once, conn_stop_pipe_init);
 	return conn_stop_pipe[0];
-}
-
-static uint64_t conn_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void conn_set_stopping(bool stopping)
@@ -203,7 +197,7 @@ struct conn *conn_new(int fd, const char *proto)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	log_new_id(proto != NULL ? proto : "conn", c->sid, sizeof(c->sid));
-	c->created_ms = conn_now_ms();
+	c->created_ms = clock_monotonic_ms();
 	conn_limits_from_config(config_current(), true, &c->limits);
 	buf_init(&c->in, BUF_NO_LIMIT);
 	buf_reserve(&c->in, CONN_IDLE_IN - 1); /* in.data is never NULL */
@@ -289,7 +283,7 @@ size_t conn_pending_output(const struct conn *c)
 
 uint64_t conn_age_ms(const struct conn *c)
 {
-	return conn_now_ms() - c->created_ms;
+	return clock_monotonic_ms() - c->created_ms;
 }
 
 size_t conn_pending_input(const struct conn *c)
@@ -307,7 +301,7 @@ static enum conn_status conn_poll(struct conn *c, short events, uint64_t deadlin
 	struct pollfd p[2] = {{.fd = c->fd, .events = events},
 	                      {.fd = idle ? conn_stop_fd() : -1, .events = POLLIN}};
 	for (;;) {
-		uint64_t now = conn_now_ms();
+		uint64_t now = clock_monotonic_ms();
 		if (now >= deadline)
 			return CONN_TIMEOUT;
 		uint64_t left = deadline - now;
@@ -417,7 +411,7 @@ static enum conn_status conn_begin_read(struct conn *c, unsigned flags)
 	}
 	if (!c->req_active && (!(flags & CONN_NEW_REQUEST) || c->in.len > c->in_pos)) {
 		c->req_active = true;
-		c->req_start_ms = c->req_last_ms = conn_now_ms();
+		c->req_start_ms = c->req_last_ms = clock_monotonic_ms();
 		c->req_bytes = 0;
 	}
 	return CONN_OK;
@@ -452,7 +446,7 @@ static enum conn_status conn_read_failed(struct conn *c, bool idle, enum conn_st
 
 static void conn_account_input(struct conn *c, size_t n)
 {
-	uint64_t now = conn_now_ms();
+	uint64_t now = clock_monotonic_ms();
 	if (!c->req_active) {
 		c->req_active = true;
 		c->req_start_ms = now;
@@ -495,7 +489,7 @@ static enum conn_status conn_read_more(struct conn *c)
 		return CONN_ERROR;
 	conn_in_compact(c);
 	bool idle = !c->req_active;
-	uint64_t deadline = idle ? conn_now_ms() + c->limits.idle_timeout_ms
+	uint64_t deadline = idle ? clock_monotonic_ms() + c->limits.idle_timeout_ms
 	                         : conn_deadline(c, c->req_start_ms, c->req_last_ms, c->req_bytes,
 	                                         c->limits.request_deadline_ms);
 	if (idle && conn_stopping())
@@ -651,13 +645,13 @@ enum conn_status conn_wait_input(struct conn *c, int timeout_ms, int extra_fd, b
 		return CONN_OK;
 	conn_shrink_idle(c);
 	uint64_t wait = timeout_ms < 0 ? c->limits.idle_timeout_ms : (uint64_t)timeout_ms;
-	uint64_t deadline = conn_now_ms() + wait;
+	uint64_t deadline = clock_monotonic_ms() + wait;
 	struct pollfd p[3] = {{.fd = c->fd, .events = POLLIN},
 	                      {.fd = extra_fd, .events = POLLIN},
 	                      {.fd = conn_stop_fd(), .events = POLLIN}};
 	enum conn_status st = CONN_TIMEOUT;
 	while (!conn_stopping()) {
-		uint64_t now = conn_now_ms();
+		uint64_t now = clock_monotonic_ms();
 		if (now >= deadline)
 			break;
 		uint64_t left = deadline - now;
@@ -682,7 +676,7 @@ enum conn_status conn_flush(struct conn *c)
 {
 	if (c->broken)
 		return CONN_ERROR;
-	uint64_t start = conn_now_ms(), last = start, sent = 0;
+	uint64_t start = clock_monotonic_ms(), last = start, sent = 0;
 	while (c->out.len > 0) {
 		size_t n;
 		enum conn_io io = conn_raw_write(c, c->out.data, c->out.len, &n);
@@ -690,7 +684,7 @@ enum conn_status conn_flush(struct conn *c)
 			buf_consume(&c->out, n);
 			sent += n;
 			c->bytes_out += n;
-			last = conn_now_ms();
+			last = clock_monotonic_ms();
 			continue;
 		}
 		if (io == CONN_IO_EOF || io == CONN_IO_FAIL)
@@ -818,7 +812,7 @@ static enum conn_status conn_handshake(struct conn *c, SSL_CTX *ctx, bool client
 	} else {
 		SSL_set_accept_state(c->ssl);
 	}
-	enum conn_status st = conn_handshake_loop(c, conn_now_ms() + timeout_ms);
+	enum conn_status st = conn_handshake_loop(c, clock_monotonic_ms() + timeout_ms);
 	if (st != CONN_OK)
 		return st;
 	snprintf(c->tls_desc, sizeof(c->tls_desc), "%s %s", SSL_get_version(c->ssl),

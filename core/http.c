@@ -2,6 +2,7 @@
 #include "http-private.h"
 
 #include "arena.h"
+#include "clock.h"
 #include "log.h"
 #include "strnum.h"
 #include "xalloc.h"
@@ -40,13 +41,6 @@ struct http_exchange {
 	struct http_request_private priv;
 	struct http_response resp;
 };
-
-static uint64_t http_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 const char *http_status_reason(unsigned status)
 {
@@ -452,7 +446,7 @@ static struct http_exchange *http_exchange_new(struct http_server *srv, struct M
 	buf_init(&ex->req.body, 0);
 	ex->priv.srv = srv;
 	ex->priv.mhd = mc;
-	ex->priv.start_ms = http_now_ms();
+	ex->priv.start_ms = clock_monotonic_ms();
 	ex->priv.method_ok = http_is_token(method);
 	ex->resp.arena = arena;
 	ex->resp.status = 200;
@@ -494,7 +488,7 @@ static void http_log_request(const struct http_exchange *ex)
 		log_quote(method, sizeof(method), ex->req.method);
 	log_info("event=http method=%s path=%s status=%u bytes=%zu duration_ms=%llu peer=%s",
 	         method, log_quote(path, sizeof(path), ex->req.path), ex->priv.status,
-	         ex->priv.bytes, (unsigned long long)(http_now_ms() - ex->priv.start_ms),
+	         ex->priv.bytes, (unsigned long long)(clock_monotonic_ms() - ex->priv.start_ms),
 	         ex->req.peer_ip);
 }
 

@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include "clock.h"
 #include "conn.h"
 #include "log.h"
 #include "tls.h"
@@ -168,13 +169,6 @@ unsigned server_listener_port(const char *proto_name, size_t index)
 			return l->port;
 	}
 	return 0;
-}
-
-static uint64_t server_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* The config in force: server_run's, until a reload hook publishes a new
@@ -578,7 +572,7 @@ static void server_wait_sessions(uint64_t deadline)
 {
 	struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
 	                      .tv_nsec = (long)(deadline % 1000) * 1000000};
-	while (srv.sessions != NULL && server_now_ms() < deadline)
+	while (srv.sessions != NULL && clock_monotonic_ms() < deadline)
 		pthread_cond_timedwait(&srv.ended, &srv.lock, &ts);
 }
 
@@ -589,13 +583,13 @@ static void server_shutdown(uint32_t grace_ms)
 	pthread_mutex_lock(&srv.lock);
 	log_info("event=shutdown sessions=%llu grace_ms=%u",
 	         (unsigned long long)atomic_load(&srv.open_total), grace_ms);
-	server_wait_sessions(server_now_ms() + grace_ms);
+	server_wait_sessions(clock_monotonic_ms() + grace_ms);
 	if (srv.sessions != NULL) {
 		log_warn("event=shutdown_forced sessions=%llu",
 		         (unsigned long long)atomic_load(&srv.open_total));
 		for (struct server_session *s = srv.sessions; s != NULL; s = s->next)
 			conn_shutdown_force(s->conn);
-		server_wait_sessions(server_now_ms() + 1000);
+		server_wait_sessions(clock_monotonic_ms() + 1000);
 	}
 	pthread_mutex_unlock(&srv.lock);
 }

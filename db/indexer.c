@@ -1,5 +1,6 @@
 #include "indexer.h"
 
+#include "clock.h"
 #include "log.h"
 #include "strnum.h"
 #include "xalloc.h"
@@ -49,16 +50,9 @@ int store_index_pending(PGconn *conn, unsigned batch)
 
 static _Atomic uint64_t indexer_last_delivery_ms;
 
-static uint64_t indexer_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void indexer_note_delivery(void)
 {
-	atomic_store(&indexer_last_delivery_ms, indexer_now_ms());
+	atomic_store(&indexer_last_delivery_ms, clock_monotonic_ms());
 }
 
 struct indexer {
@@ -94,7 +88,7 @@ static bool indexer_sleep(struct indexer *ix, unsigned ms)
  * before it defers again. */
 static bool indexer_defer(uint64_t *deferring_since, bool catching_up)
 {
-	uint64_t now = indexer_now_ms();
+	uint64_t now = clock_monotonic_ms();
 	if (catching_up || now - atomic_load(&indexer_last_delivery_ms) >= INDEXER_QUIET_MS) {
 		*deferring_since = 0;
 		return false;

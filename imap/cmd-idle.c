@@ -2,6 +2,7 @@
  * notifier's eventfd together, so a delivery is reported within moments. */
 #include "imap-private.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <string.h>
@@ -11,13 +12,6 @@
  * mailbox is polled this often. */
 #define IMAP_IDLE_KEEPALIVE_MS 120000
 #define IMAP_IDLE_POLL_MS      2000
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Reads the line that ends IDLE and answers it. */
 static void idle_done(struct imap_cmd *cmd)
@@ -40,7 +34,7 @@ static bool idle_wait(struct imap_cmd *cmd, uint64_t *last_out, uint64_t deadlin
 		idle_done(cmd);
 		return false;
 	}
-	uint64_t now = now_ms();
+	uint64_t now = clock_monotonic_ms();
 	if (now >= deadline) {
 		imap_untagged(s, "BYE Autologout; idle for too long");
 		s->logout = true;
@@ -71,9 +65,9 @@ static bool idle_wait(struct imap_cmd *cmd, uint64_t *last_out, uint64_t deadlin
 	}
 	if (extra || fd < 0)
 		imap_view_sync(s, false, fd < 0);
-	if (now_ms() - *last_out >= IMAP_IDLE_KEEPALIVE_MS) {
+	if (clock_monotonic_ms() - *last_out >= IMAP_IDLE_KEEPALIVE_MS) {
 		imap_untagged(s, "OK Still here");
-		*last_out = now_ms();
+		*last_out = clock_monotonic_ms();
 	}
 	return true;
 }
@@ -85,7 +79,7 @@ int imap_cmd_idle(struct imap_cmd *cmd)
 		return -1;
 	imap_write_str(s, "+ idling\r\n");
 	imap_view_sync(s, false, true);
-	uint64_t last_out = now_ms();
+	uint64_t last_out = clock_monotonic_ms();
 	uint64_t deadline = last_out + conn_get_limits(s->c)->idle_timeout_ms;
 	while (idle_wait(cmd, &last_out, deadline))
 		;

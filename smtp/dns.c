@@ -1,6 +1,7 @@
 /* dns.c - the stub resolver (dns.h): packets, transport, MX routing. */
 #include "dns.h"
 
+#include "clock.h"
 #include "config.h"
 #include "xalloc.h"
 
@@ -324,19 +325,12 @@ int dns_resolver_init(struct dns_resolver *r, const char *server, const char *re
 
 /* ---- transport ---- */
 
-static uint64_t dns_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Waits for events on fd until deadline; 0 ready, -1 timeout, error or
  * stop_fd readable. */
 static int dns_wait(int fd, short events, uint64_t deadline, int stop_fd)
 {
 	for (;;) {
-		uint64_t now = dns_now_ms();
+		uint64_t now = clock_monotonic_ms();
 		if (now >= deadline)
 			return -1;
 		struct pollfd pfd[2] = {{.fd = fd, .events = events},
@@ -362,7 +356,7 @@ static int dns_udp(const struct dns_resolver *r, const unsigned char *q, size_t 
 	if (connect(fd, (const struct sockaddr *)&r->addr, r->addrlen) == 0 &&
 	    send(fd, q, qlen, 0) == (ssize_t)qlen) {
 		ret = 0;
-		uint64_t deadline = dns_now_ms() + r->timeout_ms;
+		uint64_t deadline = clock_monotonic_ms() + r->timeout_ms;
 		while (dns_wait(fd, POLLIN, deadline, r->stop_fd) == 0) {
 			ssize_t n = recv(fd, resp, DNS_UDP_MAX, 0);
 			if (n >= 2 && resp[0] == q[0] && resp[1] == q[1]) {
@@ -401,7 +395,7 @@ static int dns_tcp(const struct dns_resolver *r, const unsigned char *q, size_t 
 	int fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
-	uint64_t deadline = dns_now_ms() + r->timeout_ms;
+	uint64_t deadline = clock_monotonic_ms() + r->timeout_ms;
 	unsigned char out[2 + DNS_UDP_MAX], lenb[2];
 	out[0] = (unsigned char)(qlen >> 8);
 	out[1] = (unsigned char)qlen;
@@ -426,7 +420,7 @@ enum dns_result dns_query(const struct dns_resolver *r, const char *name, uint16
 	uint16_t id;
 	size_t qlen, len = 0;
 	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-		id = (uint16_t)dns_now_ms();
+		id = (uint16_t)clock_monotonic_ms();
 	enum dns_result res = DNS_EBADRESPONSE;
 	if (dns_build_query(id, name, type, q, sizeof(q), &qlen) < 0)
 		goto out;

@@ -12,6 +12,7 @@
  * Quotas are checked at RCPT already, so this is rare. */
 #include "smtp-private.h"
 
+#include "clock.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -21,18 +22,11 @@
 
 #define SMTP_BORROW_MS 10000
 
-static uint64_t smtp_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static bool smtp_unlimited_known(struct smtp_unlimited *u, int64_t id)
 {
 	size_t i = (size_t)((uint64_t)id % SMTP_UNLIMITED_SLOTS);
 	pthread_mutex_lock(&u->lock);
-	bool known = u->slot[i].id == id && u->slot[i].until_ms > smtp_now_ms();
+	bool known = u->slot[i].id == id && u->slot[i].until_ms > clock_monotonic_ms();
 	pthread_mutex_unlock(&u->lock);
 	return known;
 }
@@ -44,7 +38,7 @@ static void smtp_unlimited_note(struct smtp_unlimited *u, int64_t id, bool unlim
 	pthread_mutex_lock(&u->lock);
 	if (unlimited) {
 		u->slot[i].id = id;
-		u->slot[i].until_ms = smtp_now_ms() + SMTP_UNLIMITED_TTL_MS;
+		u->slot[i].until_ms = clock_monotonic_ms() + SMTP_UNLIMITED_TTL_MS;
 	} else if (u->slot[i].id == id) {
 		u->slot[i].id = 0;
 	}
