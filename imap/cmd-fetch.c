@@ -86,8 +86,17 @@ static int fetch_parse_one(struct imap_cmd *cmd, struct fetch_request *req, bool
 		cmd->error = error;
 		return -1;
 	}
-	*more_r = in_list && imap_arg_skip(cmd, ' ');
-	if (*more_r && strcasecmp(word, "PREVIEW") == 0)
+	bool preview = strcasecmp(word, "PREVIEW") == 0;
+	/* Alone, "PREVIEW (LAZY)" keeps its modifier (RFC 8970's grammar);
+	 * any other list after it is the FETCH modifiers. */
+	if (!in_list) {
+		if (preview)
+			(void)imap_arg_skip_text(cmd, " (LAZY)");
+		*more_r = false;
+		return 0;
+	}
+	*more_r = imap_arg_skip(cmd, ' ');
+	if (*more_r && preview)
 		return fetch_preview_mods(cmd, more_r);
 	return 0;
 }

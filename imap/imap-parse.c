@@ -53,6 +53,16 @@ bool imap_arg_skip(struct imap_cmd *cmd, char c)
 	return true;
 }
 
+bool imap_arg_skip_text(struct imap_cmd *cmd, const char *text)
+{
+	const struct buf *l = &cmd->s->line;
+	size_t n = strlen(text);
+	if (l->len - cmd->pos < n || strncasecmp(l->data + cmd->pos, text, n) != 0)
+		return false;
+	cmd->pos += n;
+	return true;
+}
+
 int imap_arg_sp(struct imap_cmd *cmd)
 {
 	return imap_arg_skip(cmd, ' ') ? 0 : parse_fail(cmd, "Expected a space");

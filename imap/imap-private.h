@@ -231,6 +231,9 @@ int imap_arg_sp(struct imap_cmd *cmd);
 bool imap_arg_peek(struct imap_cmd *cmd, char c);
 /* Consumes c if it is next; returns whether it was. */
 bool imap_arg_skip(struct imap_cmd *cmd, char c);
+/* Consumes text (ASCII, any case) if the line goes on with it exactly;
+ * returns whether it did. */
+bool imap_arg_skip_text(struct imap_cmd *cmd, const char *text);
 /* True at the end of the command (nothing left on the final line). */
 bool imap_arg_at_end(struct imap_cmd *cmd);
 /* Requires the end of the command. */

@@ -282,6 +282,14 @@ def test_preview(box):
     r = c.cmd("FETCH 1 (UID PREVIEW (LAZY) FLAGS)")[0][0]
     assert r == b'* 1 FETCH (UID 1 PREVIEW "line one of 1 line two" FLAGS ())'
     assert c.cmd("FETCH 1 (PREVIEW (EAGER))")[-1][0].split()[1] == b"BAD"
+    # Alone, without the list's parentheses, the modifier still belongs to
+    # PREVIEW; another list there is the FETCH modifiers.
+    r = c.cmd("FETCH 1 PREVIEW (LAZY)")
+    assert r[0][0] == b'* 1 FETCH (PREVIEW "line one of 1 line two")'
+    assert r[-1][0].split()[1] == b"OK"
+    r = c.cmd("FETCH 1 PREVIEW (CHANGEDSINCE 1)")
+    assert r[-1][0].split()[1] == b"OK" and b"PREVIEW" in r[0][0] and b"MODSEQ" in r[0][0]
+    assert c.cmd("FETCH 1 PREVIEW (LAZYX)")[-1][0].split()[1] == b"BAD"
     c.close()
 
 
