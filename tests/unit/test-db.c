@@ -318,8 +318,9 @@ UNIT_TEST(pgmanaged_shared_use)
 
 static void test_script(const char *dir, const char *name, const char *body)
 {
-	char path[256];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	char path[512];
+	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	CHECK(n > 0 && (size_t)n < sizeof(path));
 	FILE *f = fopen(path, "w");
 	if (f != NULL) {
 		fputs(body, f);
