@@ -14,6 +14,7 @@
 #include "pool.h"
 #include "privdrop.h"
 #include "server.h"
+#include "store.h"
 #include "tls.h"
 #include "xalloc.h"
 
@@ -293,6 +294,7 @@ static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 		free(merr);
 		return -1;
 	}
+	store_deliver_set_lanes((unsigned)config_uint(s->db.cfg, CFG_DATABASE_DELIVERY_LANES));
 	if (notify_batch_start(s->db.pool, &merr) < 0) {
 		cli_error("notifications: %s", merr);
 		free(merr);

@@ -22,15 +22,18 @@
  * even those short transactions waited on one another for that lock;
  * elsewhere the NOTIFY is queued in the same pipeline right behind the
  * COMMIT, and runs only if the delivery committed (an error skips the rest
- * of the pipeline). The delivery itself stays synchronous. */
-#include "store-private.h"
+ * of the pipeline). The delivery itself stays synchronous.
+ *
+ * In `roost serve`, deliveries that overlap share one such transaction
+ * (store-deliver-batch.c); this file is a delivery on its own. */
+#include "store-deliver-private.h"
 
 #include "indexer.h"
 #include "log.h"
 #include "notify-batch.h"
+#include "prepared.h"
 #include "xalloc.h"
 
-#include <libpq-events.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,71 +112,6 @@ static const struct {
 
 #define STMT_ALL ((1u << STMT_COUNT) - 1)
 
-/* Which statements this connection has prepared. Kept with the PGconn by a
- * libpq event procedure, which also hears when PQreset() loses them. */
-struct deliver_conn {
-	unsigned prepared;
-};
-
-static int deliver_event(PGEventId id, void *info, void *pass)
-{
-	switch (id) {
-	case PGEVT_REGISTER: {
-		PGEventRegister *e = info;
-		return PQsetInstanceData(e->conn, deliver_event,
-		                         xcalloc(1, sizeof(struct deliver_conn)));
-	}
-	case PGEVT_CONNRESET: {
-		PGEventConnReset *e = info;
-		struct deliver_conn *s = PQinstanceData(e->conn, deliver_event);
-		if (s != NULL)
-			s->prepared = 0;
-		return 1;
-	}
-	case PGEVT_CONNDESTROY: {
-		PGEventConnDestroy *e = info;
-		free(PQinstanceData(e->conn, deliver_event));
-		return 1;
-	}
-	default:
-		return 1;
-	}
-}
-
-/* NULL if the event procedure cannot be registered: then every statement
- * is sent with its text. */
-static struct deliver_conn *deliver_conn_state(PGconn *conn)
-{
-	struct deliver_conn *s = PQinstanceData(conn, deliver_event);
-	if (s == NULL && PQregisterEventProc(conn, deliver_event, "roost_store", NULL) == 1)
-		s = PQinstanceData(conn, deliver_event);
-	return s;
-}
-
-/* Texts of the parse, made safe for PostgreSQL text parameters. */
-enum {
-	DT_SUBJECT,
-	DT_FROM,
-	DT_TO,
-	DT_CC,
-	DT_BCC,
-	DT_MSGID,
-	DT_INREPLYTO,
-	DT_REFS,
-	DT_ENVELOPE,
-	DT_BODY,
-	DT_BODYSTRUCTURE,
-	DT_HEADERS,
-	DT_PREVIEW,
-	DT_SEARCH,
-	DT_COUNT
-};
-
-struct deliver_texts {
-	struct buf tmp[DT_COUNT];
-	const char *v[DT_COUNT];
-};
-
 static void deliver_search_cut(struct deliver_texts *t)
 {
 	size_t len = strlen(t->v[DT_SEARCH]);
@@ -211,22 +149,6 @@ static void deliver_texts_free(struct deliver_texts *t)
 		buf_free(&t->tmp[i]);
 }
 
-struct deliver_ctx {
-	PGconn *conn;
-	struct deliver_conn *state; /* NULL: unprepared statements */
-	unsigned preparing;         /* statements queued for PREPARE this attempt */
-	struct store_incoming *in;
-	struct store_target *targets;
-	size_t *order; /* valid target indices in lock order */
-	size_t norder;
-	bool all_or_nothing;
-	struct buf parts;
-	struct deliver_texts texts;
-	struct buf *keywords; /* per target, array literals */
-	struct buf notify_ids, notify_accounts;
-	bool batched; /* notifications go to the sender (notify-batch.h) */
-};
-
 static int deliver_send(struct deliver_ctx *c, int stmt, const struct store_params *p)
 {
 	int ok;
@@ -239,18 +161,18 @@ static int deliver_send(struct deliver_ctx *c, int stmt, const struct store_para
 	return ok == 1 ? 0 : -1;
 }
 
-static int deliver_send_simple(PGconn *conn, const char *sql)
+int deliver_send_simple(PGconn *conn, const char *sql)
 {
 	return PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 1) == 1 ? 0 : -1;
 }
 
-static int deliver_send_prepares(struct deliver_ctx *c)
+int deliver_send_prepares(struct deliver_ctx *c)
 {
 	c->preparing = 0;
 	if (c->state == NULL)
 		return 0;
 	for (int i = 0; i < STMT_COUNT; i++) {
-		if (c->state->prepared & (1u << i))
+		if (*c->state & (1u << i))
 			continue;
 		if (PQsendPrepare(c->conn, deliver_stmts[i].name, deliver_stmts[i].sql, 0, NULL) !=
 		    1)
@@ -260,7 +182,7 @@ static int deliver_send_prepares(struct deliver_ctx *c)
 	return 0;
 }
 
-static int deliver_send_blob(struct deliver_ctx *c)
+int deliver_send_blob(struct deliver_ctx *c)
 {
 	struct store_params p;
 	store_params_init(&p);
@@ -270,7 +192,7 @@ static int deliver_send_blob(struct deliver_ctx *c)
 	return deliver_send(c, STMT_BLOB, &p);
 }
 
-static int deliver_send_message(struct deliver_ctx *c)
+int deliver_send_message(struct deliver_ctx *c)
 {
 	const struct mime_message *m = c->in->parsed;
 	const char *const *t = c->texts.v;
@@ -292,7 +214,7 @@ static int deliver_send_message(struct deliver_ctx *c)
 	return deliver_send(c, STMT_MESSAGE, &p);
 }
 
-static int deliver_send_target(struct deliver_ctx *c, size_t i)
+int deliver_send_target(struct deliver_ctx *c, size_t i)
 {
 	const struct store_target *t = &c->targets[i];
 	struct store_params p;
@@ -353,7 +275,7 @@ static PGresult *pipeline_take(PGconn *conn)
 
 /* Discards the answers up to the sync after a failure to queue: the
  * connection is then idle again (or broken, for the pool to replace). */
-static void pipeline_drain(PGconn *conn)
+void deliver_pipeline_drain(PGconn *conn)
 {
 	int nulls = 0; /* two in a row: nothing left queued */
 	while (PQstatus(conn) == CONNECTION_OK && nulls < 2) {
@@ -373,7 +295,7 @@ static bool pipeline_ok(const PGresult *r)
 }
 
 /* Reads one answer; keeps the first failure in *fail_r. */
-static PGresult *deliver_take(struct deliver_ctx *c, PGresult **fail_r, const char *what)
+PGresult *deliver_take(struct deliver_ctx *c, PGresult **fail_r, const char *what)
 {
 	PGresult *r = pipeline_take(c->conn);
 	if (pipeline_ok(r))
@@ -387,19 +309,19 @@ static PGresult *deliver_take(struct deliver_ctx *c, PGresult **fail_r, const ch
 	return NULL;
 }
 
-static void deliver_take_prepares(struct deliver_ctx *c, PGresult **fail_r)
+void deliver_take_prepares(struct deliver_ctx *c, PGresult **fail_r)
 {
 	for (int i = 0; i < STMT_COUNT; i++) {
 		if ((c->preparing & (1u << i)) == 0)
 			continue;
 		PGresult *r = deliver_take(c, fail_r, "deliver_prepare");
 		if (r != NULL)
-			c->state->prepared |= 1u << i;
+			*c->state |= 1u << i;
 		PQclear(r);
 	}
 }
 
-static void deliver_target_result(struct store_target *t, const PGresult *r)
+void deliver_target_result(struct store_target *t, const PGresult *r)
 {
 	if (PQntuples(r) != 1 || store_res_i64(r, 0, 0) == 0) {
 		t->result = STORE_ENOTFOUND;
@@ -415,7 +337,7 @@ static void deliver_target_result(struct store_target *t, const PGresult *r)
 
 /* After PQpipelineSync: the sync's own result (absent if the connection
  * broke). */
-static void pipeline_take_sync(PGconn *conn, PGresult **fail_r)
+void deliver_pipeline_take_sync(PGconn *conn, PGresult **fail_r)
 {
 	PGresult *sync = PQgetResult(conn);
 	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC && *fail_r == NULL)
@@ -444,22 +366,22 @@ static PGresult *deliver_read_all(struct deliver_ctx *c)
 		if (!c->batched)
 			PQclear(deliver_take(c, &fail, "deliver_notify"));
 	}
-	pipeline_take_sync(c->conn, &fail);
+	deliver_pipeline_take_sync(c->conn, &fail);
 	return fail;
 }
 
 /* Worth another attempt: serialization failure, deadlock, the message row
  * taken by store_gc() meanwhile (23503/23502), prepared statements lost
  * (26000) or found already there (42P05). */
-static bool deliver_retryable(struct deliver_ctx *c, const PGresult *fail)
+bool deliver_retryable(struct deliver_ctx *c, const PGresult *fail)
 {
 	const char *s = fail ? PQresultErrorField(fail, PG_DIAG_SQLSTATE) : NULL;
 	if (s == NULL || PQstatus(c->conn) != CONNECTION_OK)
 		return false;
 	if (c->state != NULL && strcmp(s, "26000") == 0)
-		c->state->prepared = 0;
+		*c->state = 0;
 	if (c->state != NULL && strcmp(s, "42P05") == 0)
-		c->state->prepared = STMT_ALL;
+		*c->state = STMT_ALL;
 	static const char *const retry[] = {"40001", "40P01", "23503", "23502", "26000", "42P05"};
 	for (size_t i = 0; i < sizeof(retry) / sizeof(retry[0]); i++)
 		if (strcmp(s, retry[i]) == 0)
@@ -481,7 +403,7 @@ static enum store_err deliver_finish_aon(struct deliver_ctx *c)
 		return STORE_ETEMP;
 	PGresult *fail = NULL;
 	if (deliver_send_commit(c) < 0 || PQpipelineSync(c->conn) != 1) {
-		pipeline_drain(c->conn);
+		deliver_pipeline_drain(c->conn);
 		PQexitPipelineMode(c->conn);
 		store_tx_rollback(c->conn);
 		return STORE_ETEMP;
@@ -489,7 +411,7 @@ static enum store_err deliver_finish_aon(struct deliver_ctx *c)
 	PQclear(deliver_take(c, &fail, "deliver_commit"));
 	if (!c->batched)
 		PQclear(deliver_take(c, &fail, "deliver_notify"));
-	pipeline_take_sync(c->conn, &fail);
+	deliver_pipeline_take_sync(c->conn, &fail);
 	PQexitPipelineMode(c->conn);
 	enum store_err err = fail != NULL ? store_err_from_pg(c->conn, fail) : STORE_OK;
 	PQclear(fail);
@@ -511,7 +433,7 @@ static enum store_err deliver_once(struct deliver_ctx *c, bool *retry_r)
 	int sent = deliver_send_all(c);
 	if (PQpipelineSync(c->conn) != 1 || sent < 0) {
 		store_log_failure(c->conn, NULL, "deliver_send");
-		pipeline_drain(c->conn);
+		deliver_pipeline_drain(c->conn);
 		PQexitPipelineMode(c->conn);
 		store_tx_rollback(c->conn);
 		return STORE_ETEMP;
@@ -528,12 +450,21 @@ static enum store_err deliver_once(struct deliver_ctx *c, bool *retry_r)
 	return c->all_or_nothing ? deliver_finish_aon(c) : STORE_OK;
 }
 
+enum store_err deliver_solo(struct deliver_ctx *c)
+{
+	enum store_err err = STORE_ETEMP;
+	bool retry = true;
+	for (int a = 0; a < STORE_DELIVER_ATTEMPTS && retry; a++)
+		err = deliver_once(c, &retry);
+	return err;
+}
+
 static struct deliver_ctx *deliver_ctx_new(PGconn *conn, struct store_incoming *in,
                                            struct store_target *targets, size_t n, bool aon)
 {
 	struct deliver_ctx *c = xcalloc(1, sizeof(*c));
 	c->conn = conn;
-	c->state = deliver_conn_state(conn);
+	c->state = db_prepared_bits(conn, DB_PREPARED_STORE);
 	c->in = in;
 	c->targets = targets;
 	c->all_or_nothing = aon;
@@ -574,7 +505,7 @@ static bool target_valid(const struct store_target *t)
 
 /* Lock order: by account, then mailbox, so two deliveries to the same
  * recipients never wait on each other in a circle. */
-static bool target_before(const struct store_target *x, const struct store_target *y)
+bool deliver_target_before(const struct store_target *x, const struct store_target *y)
 {
 	if (x->account_id != y->account_id)
 		return x->account_id < y->account_id;
@@ -586,7 +517,8 @@ static void deliver_sort(struct deliver_ctx *c)
 	/* Insertion sort: few targets, and qsort has no context argument. */
 	for (size_t i = 1; i < c->norder; i++) {
 		size_t v = c->order[i], j = i;
-		while (j > 0 && target_before(&c->targets[v], &c->targets[c->order[j - 1]])) {
+		while (j > 0 &&
+		       deliver_target_before(&c->targets[v], &c->targets[c->order[j - 1]])) {
 			c->order[j] = c->order[j - 1];
 			j--;
 		}
@@ -656,9 +588,7 @@ enum store_err store_deliver(PGconn *conn, struct store_incoming *in, struct sto
 	struct deliver_ctx *c = deliver_ctx_new(conn, in, targets, ntargets, all_or_nothing);
 	enum store_err err = STORE_EINVALID;
 	if (deliver_plan(c, ntargets)) {
-		bool retry = true;
-		for (int a = 0; a < STORE_DELIVER_ATTEMPTS && retry; a++)
-			err = deliver_once(c, &retry);
+		err = c->batched ? deliver_batched(c) : deliver_solo(c);
 		if (err == STORE_OK && c->batched)
 			deliver_notify_batched(c);
 	}

@@ -84,6 +84,23 @@ enum store_err store_deliver(PGconn *conn, struct store_incoming *in,
 			     struct store_target *targets, size_t ntargets,
 			     bool all_or_nothing);
 
+/* Where the notification sender runs (`roost serve`, notify-batch.h),
+ * deliveries that arrive while others are being stored share their
+ * transaction (store-deliver-batch.c): at most `lanes` such transactions
+ * at once, each run on the connection of one of its callers; 0 stores each
+ * delivery alone. Default 2. Each call still returns after its own data
+ * committed, with the same results as alone. */
+void store_deliver_set_lanes(unsigned lanes);
+
+struct store_deliver_stats {
+	uint64_t batches;       /* shared transactions (of two or more) */
+	uint64_t batched;       /* deliveries in them */
+	uint64_t retried_alone; /* of those, rolled back and stored alone */
+};
+
+/* Counters since start. */
+void store_deliver_stats_get(struct store_deliver_stats *st);
+
 /* ---- mailboxes ---- */
 
 struct store_mailbox {

@@ -13,12 +13,12 @@
 
 #include "log.h"
 #include "password.h"
+#include "prepared.h"
 #include "store.h"
 #include "strnum.h"
 #include "xalloc.h"
 
 #include <inttypes.h>
-#include <libpq-events.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,45 +107,6 @@ static const struct {
                           "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1::bigint", 1},
 };
 
-/* Which statements this connection has prepared. */
-struct local_conn {
-	unsigned prepared;
-};
-
-static int local_event(PGEventId id, void *info, void *pass)
-{
-	(void)pass;
-	switch (id) {
-	case PGEVT_REGISTER: {
-		PGEventRegister *e = info;
-		return PQsetInstanceData(e->conn, local_event,
-		                         xcalloc(1, sizeof(struct local_conn)));
-	}
-	case PGEVT_CONNRESET: {
-		PGEventConnReset *e = info;
-		struct local_conn *lc = PQinstanceData(e->conn, local_event);
-		if (lc != NULL)
-			lc->prepared = 0;
-		return 1;
-	}
-	case PGEVT_CONNDESTROY: {
-		PGEventConnDestroy *e = info;
-		free(PQinstanceData(e->conn, local_event));
-		return 1;
-	}
-	default:
-		return 1;
-	}
-}
-
-static struct local_conn *local_conn_state(PGconn *conn)
-{
-	struct local_conn *lc = PQinstanceData(conn, local_event);
-	if (lc == NULL && PQregisterEventProc(conn, local_event, "roost_directory", NULL) == 1)
-		lc = PQinstanceData(conn, local_event);
-	return lc;
-}
-
 static bool local_sqlstate_is(const PGresult *res, const char *state)
 {
 	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -153,9 +114,9 @@ static bool local_sqlstate_is(const PGresult *res, const char *state)
 }
 
 /* Prepares statement i on conn unless done; false if that failed. */
-static bool local_prepare(PGconn *conn, struct local_conn *lc, enum local_stmt i)
+static bool local_prepare(PGconn *conn, unsigned *prepared, enum local_stmt i)
 {
-	if (lc->prepared & (1u << i))
+	if (*prepared & (1u << i))
 		return true;
 	PGresult *res =
 	    PQprepare(conn, local_stmts[i].name, local_stmts[i].sql, local_stmts[i].nparams, NULL);
@@ -163,7 +124,7 @@ static bool local_prepare(PGconn *conn, struct local_conn *lc, enum local_stmt i
 	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || local_sqlstate_is(res, "42P05");
 	PQclear(res);
 	if (ok)
-		lc->prepared |= 1u << i;
+		*prepared |= 1u << i;
 	return ok;
 }
 
@@ -175,8 +136,9 @@ static bool local_prepare(PGconn *conn, struct local_conn *lc, enum local_stmt i
 static PGresult *local_exec_stmt(PGconn *conn, enum local_stmt i, const char *const *params,
                                  const char *what, char *error_r)
 {
-	struct local_conn *lc = local_conn_state(conn);
-	for (int attempt = 0; lc != NULL && attempt < 2 && local_prepare(conn, lc, i); attempt++) {
+	unsigned *prepared = db_prepared_bits(conn, DB_PREPARED_DIRECTORY);
+	for (int attempt = 0; prepared != NULL && attempt < 2 && local_prepare(conn, prepared, i);
+	     attempt++) {
 		PGresult *res = PQexecPrepared(conn, local_stmts[i].name, local_stmts[i].nparams,
 		                               params, NULL, NULL, 0);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK)
@@ -185,7 +147,7 @@ static PGresult *local_exec_stmt(PGconn *conn, enum local_stmt i, const char *co
 		PQclear(res);
 		if (!lost)
 			break;
-		lc->prepared &= ~(1u << i);
+		*prepared &= ~(1u << i);
 	}
 	return local_exec(conn, local_stmts[i].sql, local_stmts[i].nparams, params, what, error_r);
 }

@@ -2,6 +2,7 @@
 #include "webadmin-private.h"
 
 #include "server.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,15 @@ int wa_metrics(struct http_request *req, struct http_response *resp, void *ctx)
 	          "Failed browser sign-ins since start.", atomic_load(&wa->auth_failures));
 	wa_metric(b, "roost_http_signins_total", "counter", "Browser sign-ins since start.",
 	          atomic_load(&wa->signins));
+	struct store_deliver_stats ds;
+	store_deliver_stats_get(&ds);
+	wa_metric(b, "roost_delivery_batches_total", "counter",
+	          "Transactions shared by concurrent deliveries.", ds.batches);
+	wa_metric(b, "roost_delivery_batched_total", "counter",
+	          "Deliveries stored in a shared transaction.", ds.batched);
+	wa_metric(b, "roost_delivery_batch_retries_total", "counter",
+	          "Deliveries of a shared transaction that failed, stored again alone.",
+	          ds.retried_alone);
 	http_response_set_type(resp, "text/plain; version=0.0.4; charset=utf-8");
 	return 0;
 }

@@ -1,0 +1,45 @@
+#include "prepared.h"
+
+#include "xalloc.h"
+
+#include <libpq-events.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct prepared_conn {
+	unsigned bits[DB_PREPARED_SETS];
+};
+
+static int prepared_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	switch (id) {
+	case PGEVT_REGISTER: {
+		PGEventRegister *e = info;
+		return PQsetInstanceData(e->conn, prepared_event,
+		                         xcalloc(1, sizeof(struct prepared_conn)));
+	}
+	case PGEVT_CONNRESET: {
+		PGEventConnReset *e = info;
+		struct prepared_conn *p = PQinstanceData(e->conn, prepared_event);
+		if (p != NULL)
+			memset(p->bits, 0, sizeof(p->bits));
+		return 1;
+	}
+	case PGEVT_CONNDESTROY: {
+		PGEventConnDestroy *e = info;
+		free(PQinstanceData(e->conn, prepared_event));
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+unsigned *db_prepared_bits(PGconn *conn, enum db_prepared_set set)
+{
+	struct prepared_conn *p = PQinstanceData(conn, prepared_event);
+	if (p == NULL && PQregisterEventProc(conn, prepared_event, "roost_prepared", NULL) == 1)
+		p = PQinstanceData(conn, prepared_event);
+	return p != NULL ? &p->bits[set] : NULL;
+}

@@ -1,0 +1,23 @@
+/* prepared.h - which named statements a pooled connection has prepared.
+ *
+ * A module that prepares statements once per connection keeps a bit per
+ * statement here, with the PGconn itself: a libpq event procedure holds the
+ * bits, clears them when PQreset() loses the session's statements, and
+ * frees them with the connection. Each module has its own set of bits. */
+#ifndef ROOST_DB_PREPARED_H
+#define ROOST_DB_PREPARED_H
+
+#include <libpq-fe.h>
+
+enum db_prepared_set {
+	DB_PREPARED_STORE,     /* store_deliver() (db/store-deliver.c) */
+	DB_PREPARED_DIRECTORY, /* the local directory's RCPT lookups */
+	DB_PREPARED_SETS
+};
+
+/* The set's bits for conn (bit i: statement i is prepared), zero at
+ * first; valid as long as conn. NULL if the event procedure cannot be
+ * registered: then prepare nothing and send statement texts. */
+unsigned *db_prepared_bits(PGconn *conn, enum db_prepared_set set);
+
+#endif
