@@ -15,7 +15,10 @@
  * SMTP, and the limit delivery can approach. Prints the three rates, their
  * ratios and the server's peak RSS (VmHWM of SERVER_PID). Driven by run.py,
  * which sets the server up (README.md). */
+#include "../common/cpuacct.h"
 #include "buf.h"
+#include "notify-batch.h"
+#include "pool.h"
 #include "store.h"
 
 #include <arpa/inet.h>
@@ -52,6 +55,7 @@ static struct {
 	double *lat_ms;
 	atomic_uint failed;
 	int64_t *account_ids; /* of user0..user{users-1} */
+	double cpu_ms;        /* of the last run_threads(), per message (cpuacct.h) */
 } B;
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -282,12 +286,13 @@ static double run_threads(void *(*fn)(void *), void **args, double *p50, double 
 {
 	pthread_t *t = calloc(B.conns, sizeof(*t));
 	atomic_store(&B.next, 0);
-	double t0 = now_ms();
+	double t0 = now_ms(), c0 = bench_cpu_used_s();
 	for (unsigned k = 0; k < B.conns; k++)
 		pthread_create(&t[k], NULL, fn, args != NULL ? args[k] : NULL);
 	for (unsigned k = 0; k < B.conns; k++)
 		pthread_join(t[k], NULL);
 	double secs = (now_ms() - t0) / 1e3;
+	B.cpu_ms = (bench_cpu_used_s() - c0) * 1e3 / B.nmsgs;
 	free(t);
 	qsort(B.lat_ms, B.nmsgs, sizeof(double), cmp_double);
 	*p50 = B.lat_ms[B.nmsgs / 2];
@@ -319,7 +324,17 @@ static double store_rate(double *p50, double *p99)
 		conns[k] = PQconnectdb(B.conninfo);
 	if (B.account_ids == NULL)
 		load_account_ids(conns[0]);
+	/* As in `roost serve`: notifications sent in batches by one thread,
+	 * and deliveries that overlap sharing a transaction (store.h). */
+	struct db_pool *pool = NULL;
+	char *err = NULL;
+	if (db_pool_create(B.conninfo, 2, &pool, &err) < 0 || notify_batch_start(pool, &err) < 0) {
+		fprintf(stderr, "store: %s\n", err);
+		exit(1);
+	}
 	double rate = run_threads(store_worker, conns, p50, p99);
+	notify_batch_stop();
+	db_pool_destroy(&pool);
 	for (unsigned k = 0; k < B.conns; k++)
 		PQfinish(conns[k]);
 	free(conns);
@@ -388,6 +403,7 @@ int main(int argc, char **argv)
 	}
 	double p50, p99, r50, r99;
 	double smtp = run_threads(smtp_worker, NULL, &p50, &p99);
+	double smtp_cpu = B.cpu_ms;
 	unsigned failed = atomic_load(&B.failed);
 	printf("conns=%-4u messages=%u avg_size=%lluB smtp=%.1f msg/s p50=%.1fms p99=%.1fms "
 	       "failed=%u server_peak_rss=%ldMB",
@@ -399,12 +415,18 @@ int main(int argc, char **argv)
 	B.conns = store_conns;
 	double s50, s99;
 	double store = store_rate(&s50, &s99);
+	double store_cpu = B.cpu_ms;
 	B.conns = smtp_conns;
 	double raw = raw_rate(&r50, &r99);
+	double raw_cpu = B.cpu_ms;
 	printf("\n  store_deliver(%u conns)=%.1f msg/s p50=%.1fms p99=%.1fms"
 	       " | raw_commit(%u conns)=%.1f msg/s p50=%.1fms p99=%.1fms"
 	       " | smtp/raw=%.0f%% smtp/store=%.0f%%\n",
 	       store_conns, store, s50, s99, store_conns, raw, r50, r99, 100.0 * smtp / raw,
 	       100.0 * smtp / store);
+	if (smtp_cpu > 0)
+		printf("  CPU per message (cgroup): smtp=%.3fms store_deliver=%.3fms "
+		       "raw_commit=%.3fms\n",
+		       smtp_cpu, store_cpu, raw_cpu);
 	return failed > 0 ? 1 : 0;
 }

@@ -11,7 +11,15 @@
  * store_deliver() and, separately, commits each one as a single
  * INSERT INTO bench_raw(data) per transaction. Prints messages/s, MB/s and
  * p50/p99 latency of both and their ratio. Parsing (store_incoming_*)
- * happens before the clock starts: the figure is the database work. */
+ * happens before the clock starts: the figure is the database work.
+ *
+ * As in `roost serve`, the workers keep their connections for the whole
+ * run, notifications go to the sender thread, and concurrent deliveries
+ * share transactions ($ROOST_BENCH_LANES sets [database] delivery_lanes,
+ * default 2; 0 stores each alone). Raw and store slices alternate, each
+ * starting with the search indexer idle. With $ROOST_BENCH_CPUACCT
+ * (../common/cpuacct.h) it also prints CPU time per message. */
+#include "../common/cpuacct.h"
 #include "buf.h"
 #include "log.h"
 #include "migrate.h"
@@ -176,12 +184,21 @@ static void free_messages(struct bench_msg *m, unsigned n)
 
 /* ---- the runs ---- */
 
+/* The workers' connections, opened once and kept, as the server's pool
+ * keeps its: a backend's first statements on each table cost catalog
+ * lookups and plans that a long-lived connection pays once. (Opened per
+ * slice, they made the 16-thread figure measure backend start-up: 16
+ * fresh backends for 24 messages each.) Raw and store runs share them. */
+#define BENCH_MAX_THREADS 16
+static PGconn *bench_conns[BENCH_MAX_THREADS];
+
 struct run {
 	struct bench_msg *msgs;
 	unsigned n;
 	bool raw; /* the bench_raw insert instead of store_deliver */
 	atomic_uint next;
 	atomic_uint failures;
+	atomic_uint worker;
 	double *lat_ms; /* per message */
 };
 
@@ -214,9 +231,7 @@ static bool store_insert(PGconn *conn, struct bench_msg *m, unsigned i)
 static void *run_thread(void *arg)
 {
 	struct run *r = arg;
-	PGconn *conn = PQconnectdb(bench_conninfo);
-	if (PQstatus(conn) != CONNECTION_OK)
-		fatal("event=bench_connect_failed error=%s", PQerrorMessage(conn));
+	PGconn *conn = bench_conns[atomic_fetch_add(&r->worker, 1)];
 	unsigned i;
 	while ((i = atomic_fetch_add(&r->next, 1)) < r->n) {
 		double t0 = now_s();
@@ -226,7 +241,6 @@ static void *run_thread(void *arg)
 		if (!ok)
 			atomic_fetch_add(&r->failures, 1);
 	}
-	PQfinish(conn);
 	return NULL;
 }
 
@@ -240,6 +254,7 @@ static int cmp_double(const void *a, const void *b)
 struct tally {
 	double secs;
 	double wal_bytes;
+	double cpu_s;
 	double *lat_ms;
 	unsigned done, failures;
 };
@@ -251,7 +266,8 @@ static void run_slice(struct bench_msg *msgs, unsigned n, unsigned threads, bool
 	struct run r = {.msgs = msgs, .n = n, .raw = raw, .lat_ms = t->lat_ms + t->done};
 	atomic_init(&r.next, 0);
 	atomic_init(&r.failures, 0);
-	pthread_t th[64];
+	atomic_init(&r.worker, 0);
+	pthread_t th[BENCH_MAX_THREADS];
 	double t0 = now_s();
 	for (unsigned i = 0; i < threads; i++)
 		pthread_create(&th[i], NULL, run_thread, &r);
@@ -263,7 +279,7 @@ static void run_slice(struct bench_msg *msgs, unsigned n, unsigned threads, bool
 }
 
 struct result {
-	double msgs_s, mb_s, p50, p99, wal_kb;
+	double msgs_s, mb_s, p50, p99, wal_kb, cpu_ms;
 	unsigned failures;
 };
 
@@ -276,6 +292,7 @@ static struct result tally_result(struct tally *t, uint64_t bytes)
 	    .p50 = t->lat_ms[t->done / 2],
 	    .p99 = t->lat_ms[(size_t)((double)t->done * 0.99)],
 	    .wal_kb = t->wal_bytes / t->done / 1024.0,
+	    .cpu_ms = t->cpu_s * 1000.0 / t->done,
 	    .failures = t->failures,
 	};
 }
@@ -306,8 +323,9 @@ static long index_backlog(PGconn *conn)
 /* Longest wait for the indexer to catch up, in ms, over the level. */
 static double index_lag_ms;
 
-/* Raw slices run with the indexer idle, so the raw rate is not slowed by
- * indexing that store slices caused; the wait is reported as the lag. */
+/* Every slice starts with the indexer idle, so neither mode is slowed by
+ * indexing that an earlier store slice caused (during a slice the indexer
+ * defers to deliveries, see indexer.h); the wait is reported as the lag. */
 static void wait_for_indexer(PGconn *conn)
 {
 	double t0 = now_s();
@@ -321,10 +339,10 @@ static void wait_for_indexer(PGconn *conn)
 static void run_measured(PGconn *conn, struct bench_msg *msgs, unsigned n, unsigned threads,
                          bool raw, struct tally *t)
 {
-	if (raw)
-		wait_for_indexer(conn);
-	double w0 = wal_position(conn);
+	wait_for_indexer(conn);
+	double w0 = wal_position(conn), c0 = bench_cpu_used_s();
 	run_slice(msgs, n, threads, raw, t);
+	t->cpu_s += bench_cpu_used_s() - c0;
 	t->wal_bytes += wal_position(conn) - w0;
 }
 
@@ -442,6 +460,12 @@ static PGconn *bench_setup(void)
 	bench_sql(conn, "CREATE TABLE IF NOT EXISTS bench_raw (data bytea NOT NULL)");
 	bench_sql(conn, "ALTER TABLE bench_raw ALTER COLUMN data SET STORAGE EXTERNAL");
 	bench_accounts_create(conn);
+	for (int i = 0; i < BENCH_MAX_THREADS; i++) {
+		bench_conns[i] = PQconnectdb(bench_conninfo);
+		if (PQstatus(bench_conns[i]) != CONNECTION_OK)
+			fatal("event=bench_connect_failed error=%s",
+			      PQerrorMessage(bench_conns[i]));
+	}
 	return conn;
 }
 
@@ -449,6 +473,8 @@ static void print_result(const char *what, const struct result *r)
 {
 	printf("  %-6s %8.1f msg/s %8.2f MB/s  p50 %7.2f ms  p99 %7.2f ms  WAL %6.1f KB/msg\n",
 	       what, r->msgs_s, r->mb_s, r->p50, r->p99, r->wal_kb);
+	if (r->cpu_ms > 0)
+		printf("         CPU %.3f ms/msg (cgroup)\n", r->cpu_ms);
 	if (r->failures)
 		printf("         %u FAILED\n", r->failures);
 }
@@ -474,6 +500,12 @@ int main(int argc, char **argv)
 	const char *how = getenv("ROOST_BENCH_NOTIFY");
 	if ((how == NULL || strcmp(how, "inline") != 0) && notify_batch_start(pool, &perr) < 0)
 		fatal("event=bench_notify_failed error=%s", perr);
+	/* ROOST_BENCH_LANES: [database] delivery_lanes (store.h), default 2. */
+	uint64_t lanes = 2;
+	const char *lanes_env = getenv("ROOST_BENCH_LANES");
+	if (lanes_env != NULL && str_to_u64(lanes_env, 64, &lanes) < 0)
+		fatal("event=bench_bad_lanes value=%s", lanes_env);
+	store_deliver_set_lanes((unsigned)lanes);
 	static const unsigned levels[] = {1, 4, 16};
 	for (unsigned l = 0; l < 3; l++) {
 		uint64_t bytes;
@@ -498,6 +530,8 @@ int main(int argc, char **argv)
 	notify_batch_stop();
 	indexer_stop(&ix);
 	db_pool_destroy(&pool);
+	for (int i = 0; i < BENCH_MAX_THREADS; i++)
+		PQfinish(bench_conns[i]);
 	PQfinish(conn);
 	return 0;
 }
