@@ -16,6 +16,18 @@
 /* SQLSTATE reported when there is no server answer at all. */
 #define DB_SQLSTATE_CONNECTION_FAILURE "08006"
 
+/* A borrower waiting for a connection. Connections that come back, and
+ * slots that free up, go to the waiters in arrival order, handed over
+ * under the mutex: a borrower arriving later cannot take them first, so
+ * under overload every borrower waits its turn instead of some waiting
+ * past their timeout while others are served again and again. */
+struct db_pool_waiter {
+	pthread_cond_t cond;
+	PGconn *conn;  /* handed over */
+	bool open_new; /* handed a slot: open a connection in it */
+	struct db_pool_waiter *next;
+};
+
 struct db_pool {
 	char *conninfo;
 	unsigned size; /* most connections open at once */
@@ -23,7 +35,8 @@ struct db_pool {
 	unsigned nidle;
 	PGconn **idle; /* size slots, nidle used (a stack: warm ones first) */
 	pthread_mutex_t mutex;
-	pthread_cond_t cond; /* signalled when a slot or connection frees up */
+	pthread_condattr_t cond_attr;                  /* CLOCK_MONOTONIC, for the waiters */
+	struct db_pool_waiter *waiters, *waiters_tail; /* oldest first */
 };
 
 static _Thread_local char db_sqlstate[6];
@@ -78,11 +91,8 @@ int db_pool_create(const char *conninfo, unsigned size, struct db_pool **pool_r,
 	pool->idle[pool->nidle++] = conn;
 	pool->open = 1;
 	pthread_mutex_init(&pool->mutex, NULL);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&pool->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	pthread_condattr_init(&pool->cond_attr);
+	pthread_condattr_setclock(&pool->cond_attr, CLOCK_MONOTONIC);
 	*pool_r = pool;
 	return 0;
 }
@@ -98,7 +108,7 @@ void db_pool_destroy(struct db_pool **poolp)
 		         pool->open - pool->nidle);
 	for (unsigned i = 0; i < pool->nidle; i++)
 		PQfinish(pool->idle[i]);
-	pthread_cond_destroy(&pool->cond);
+	pthread_condattr_destroy(&pool->cond_attr);
 	pthread_mutex_destroy(&pool->mutex);
 	free(pool->idle);
 	free(pool->conninfo);
@@ -111,13 +121,31 @@ const char *db_pool_conninfo(const struct db_pool *pool)
 	return pool->conninfo;
 }
 
-/* Gives up a slot whose connection was closed or never opened. */
+/* Under the mutex: the oldest waiter, taken off the queue, or NULL. */
+static struct db_pool_waiter *db_pool_next_waiter(struct db_pool *pool)
+{
+	struct db_pool_waiter *w = pool->waiters;
+	if (w != NULL) {
+		pool->waiters = w->next;
+		if (pool->waiters == NULL)
+			pool->waiters_tail = NULL;
+	}
+	return w;
+}
+
+/* Gives up a slot whose connection was closed or never opened: to the
+ * oldest waiter, who opens a connection in it, if anyone waits. */
 static void db_pool_release_slot(struct db_pool *pool)
 {
 	pthread_mutex_lock(&pool->mutex);
 	assert(pool->open > 0);
-	pool->open--;
-	pthread_cond_signal(&pool->cond);
+	struct db_pool_waiter *w = db_pool_next_waiter(pool);
+	if (w != NULL) {
+		w->open_new = true;
+		pthread_cond_signal(&w->cond);
+	} else {
+		pool->open--;
+	}
 	pthread_mutex_unlock(&pool->mutex);
 }
 
@@ -173,14 +201,28 @@ static void db_deadline(struct timespec *ts, unsigned timeout_ms)
 	}
 }
 
+/* Under the mutex: takes w off the queue wherever it is (a timeout). */
+static void db_pool_unqueue(struct db_pool *pool, struct db_pool_waiter *w)
+{
+	struct db_pool_waiter **p = &pool->waiters, *prev = NULL;
+	while (*p != NULL && *p != w) {
+		prev = *p;
+		p = &(*p)->next;
+	}
+	if (*p == NULL)
+		return;
+	*p = w->next;
+	if (pool->waiters_tail == w)
+		pool->waiters_tail = prev;
+}
+
 /* Under the mutex: an idle connection, or NULL with *open_new_r set when
- * the caller may open a new one, or NULL on timeout. */
+ * the caller may open a new one, or NULL on timeout. Nobody passes the
+ * borrowers already waiting. */
 static PGconn *db_pool_wait(struct db_pool *pool, unsigned timeout_ms, bool *open_new_r)
 {
-	struct timespec deadline;
-	db_deadline(&deadline, timeout_ms);
 	*open_new_r = false;
-	for (;;) {
+	if (pool->waiters == NULL) {
 		if (pool->nidle > 0)
 			return pool->idle[--pool->nidle];
 		if (pool->open < pool->size) {
@@ -188,10 +230,24 @@ static PGconn *db_pool_wait(struct db_pool *pool, unsigned timeout_ms, bool *ope
 			*open_new_r = true;
 			return NULL;
 		}
-		int ret = pthread_cond_timedwait(&pool->cond, &pool->mutex, &deadline);
-		if (ret == ETIMEDOUT && pool->nidle == 0 && pool->open >= pool->size)
-			return NULL;
 	}
+	struct db_pool_waiter w = {0};
+	pthread_cond_init(&w.cond, &pool->cond_attr);
+	if (pool->waiters_tail != NULL)
+		pool->waiters_tail->next = &w;
+	else
+		pool->waiters = &w;
+	pool->waiters_tail = &w;
+	struct timespec deadline;
+	db_deadline(&deadline, timeout_ms);
+	int ret = 0;
+	while (w.conn == NULL && !w.open_new && ret != ETIMEDOUT)
+		ret = pthread_cond_timedwait(&w.cond, &pool->mutex, &deadline);
+	if (w.conn == NULL && !w.open_new)
+		db_pool_unqueue(pool, &w);
+	pthread_cond_destroy(&w.cond);
+	*open_new_r = w.open_new;
+	return w.conn;
 }
 
 PGconn *db_pool_borrow(struct db_pool *pool, unsigned timeout_ms)
@@ -252,9 +308,14 @@ void db_pool_return(struct db_pool *pool, PGconn **connp)
 		return;
 	}
 	pthread_mutex_lock(&pool->mutex);
-	assert(pool->nidle < pool->size);
-	pool->idle[pool->nidle++] = conn;
-	pthread_cond_signal(&pool->cond);
+	struct db_pool_waiter *w = db_pool_next_waiter(pool);
+	if (w != NULL) {
+		w->conn = conn;
+		pthread_cond_signal(&w->cond);
+	} else {
+		assert(pool->nidle < pool->size);
+		pool->idle[pool->nidle++] = conn;
+	}
 	pthread_mutex_unlock(&pool->mutex);
 }
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,6 +501,83 @@ UNIT_TEST(pool_return_wakes_waiter)
 	pthread_join(t, NULL);
 	CHECK(w.got != NULL);
 	db_pool_return(pool, &w.got);
+	db_pool_destroy(&pool);
+}
+
+/* Waiters are served in arrival order, and a borrower arriving while
+ * others wait does not pass them. */
+struct test_turn {
+	struct db_pool *pool;
+	_Atomic int *next_turn;
+	int turn; /* the order in which this one was served */
+	unsigned timeout_ms;
+	bool got;
+};
+
+static void *test_turn_thread(void *arg)
+{
+	struct test_turn *t = arg;
+	PGconn *c = db_pool_borrow(t->pool, t->timeout_ms);
+	t->got = c != NULL;
+	if (c != NULL) {
+		t->turn = atomic_fetch_add(t->next_turn, 1);
+		test_sleep_ms(30);
+		db_pool_return(t->pool, &c);
+	}
+	return NULL;
+}
+
+UNIT_TEST(pool_waiters_served_in_order)
+{
+	struct db_pool *pool = test_pool(1);
+	if (pool == NULL)
+		return;
+	PGconn *a = db_pool_borrow(pool, 1000);
+	CHECK(a != NULL);
+	_Atomic int next_turn = 0;
+	struct test_turn t[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct test_turn){.pool = pool, .next_turn = &next_turn, .timeout_ms = 5000};
+		pthread_create(&th[i], NULL, test_turn_thread, &t[i]);
+		test_sleep_ms(50); /* queued one after the other */
+	}
+	db_pool_return(pool, &a);
+	/* Handed to the first waiter: a newcomer finds nothing free. */
+	CHECK(db_pool_borrow(pool, 0) == NULL);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 4; i++)
+		CHECK(t[i].got && t[i].turn == i);
+	db_pool_destroy(&pool);
+}
+
+/* A waiter that gave up leaves the queue; a slot freed by a connection
+ * that could not be kept goes to the next waiter, who opens a new one. */
+UNIT_TEST(pool_waiter_timeout_and_slot_handover)
+{
+	struct db_pool *pool = test_pool(1);
+	if (pool == NULL)
+		return;
+	PGconn *a = db_pool_borrow(pool, 1000);
+	CHECK(a != NULL);
+	_Atomic int next_turn = 0;
+	struct test_turn quick = {.pool = pool, .next_turn = &next_turn, .timeout_ms = 100};
+	pthread_t th;
+	pthread_create(&th, NULL, test_turn_thread, &quick);
+	pthread_join(th, NULL);
+	CHECK(!quick.got);
+	struct test_turn patient = {.pool = pool, .next_turn = &next_turn, .timeout_ms = 5000};
+	pthread_create(&th, NULL, test_turn_thread, &patient);
+	test_sleep_ms(100);
+	/* Busy with a query nobody reads: closed on return, its slot freed. */
+	CHECK(PQsendQuery(a, "SELECT pg_sleep(0.2)") == 1);
+	db_pool_return(pool, &a);
+	pthread_join(th, NULL);
+	CHECK(patient.got);
+	PGconn *c = db_pool_borrow(pool, 1000);
+	CHECK(c != NULL);
+	db_pool_return(pool, &c);
 	db_pool_destroy(&pool);
 }
 
