@@ -1,0 +1,31 @@
+/* search-words.h - the distinct words of a text, for SEARCH BODY/TEXT.
+ *
+ * A word is a maximal run of bytes that are not ASCII separators: every
+ * ASCII byte other than a letter or a digit separates, and no other byte
+ * does (so UTF-8 sequences are always inside words, and no locale decides).
+ * A string without a separator occurs in a text exactly when it occurs in
+ * the text's words joined by single spaces: an occurrence cannot cross a
+ * separator in the text, nor the joining space in the words. The indexer
+ * (db/indexer.c) stores the words of every message's text; IMAP SEARCH
+ * tests a string's runs on them before the text itself. */
+#ifndef ROOST_CORE_SEARCH_WORDS_H
+#define ROOST_CORE_SEARCH_WORDS_H
+
+#include "buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Whether byte c separates words. */
+static inline bool search_word_separator(unsigned char c)
+{
+	return c < 0x80 &&
+	       !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'));
+}
+
+/* Appends to out the distinct words of s[0..n), in order of first
+ * appearance, separated by single spaces (nothing for a text without
+ * words). Words are compared byte for byte. -1 if out's limit was hit. */
+int search_words(const char *s, size_t n, struct buf *out);
+
+#endif
