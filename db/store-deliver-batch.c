@@ -229,9 +229,7 @@ static enum store_err batch_exec(struct batch *b, struct deliver_ctx *lead, bool
 	int sent = batch_send(b, lead);
 	if (PQpipelineSync(b->conn) != 1 || sent < 0) {
 		store_log_failure(b->conn, NULL, "deliver_batch_send");
-		deliver_pipeline_drain(b->conn);
-		PQexitPipelineMode(b->conn);
-		store_tx_rollback(b->conn);
+		deliver_pipeline_abandon(b->conn);
 		return STORE_ETEMP;
 	}
 	PGresult *fail = batch_read(b, lead);

@@ -67,7 +67,7 @@ int deliver_send_target(struct deliver_ctx *c, size_t i);
 PGresult *deliver_take(struct deliver_ctx *c, PGresult **fail_r, const char *what);
 void deliver_take_prepares(struct deliver_ctx *c, PGresult **fail_r);
 void deliver_pipeline_take_sync(PGconn *conn, PGresult **fail_r);
-void deliver_pipeline_drain(PGconn *conn);
+void deliver_pipeline_abandon(PGconn *conn);
 
 /* Fills t's result and outputs from its statement's answer. */
 void deliver_target_result(struct store_target *t, const PGresult *r);

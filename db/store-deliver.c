@@ -273,9 +273,10 @@ static PGresult *pipeline_take(PGconn *conn)
 	return first;
 }
 
-/* Discards the answers up to the sync after a failure to queue: the
- * connection is then idle again (or broken, for the pool to replace). */
-void deliver_pipeline_drain(PGconn *conn)
+/* After a failure to queue: discards the answers up to the sync, leaves
+ * pipeline mode and rolls back, so the connection is idle again (or
+ * broken, for the pool to replace). */
+void deliver_pipeline_abandon(PGconn *conn)
 {
 	int nulls = 0; /* two in a row: nothing left queued */
 	while (PQstatus(conn) == CONNECTION_OK && nulls < 2) {
@@ -286,6 +287,8 @@ void deliver_pipeline_drain(PGconn *conn)
 		if (sync)
 			break;
 	}
+	PQexitPipelineMode(conn);
+	store_tx_rollback(conn);
 }
 
 static bool pipeline_ok(const PGresult *r)
@@ -403,9 +406,7 @@ static enum store_err deliver_finish_aon(struct deliver_ctx *c)
 		return STORE_ETEMP;
 	PGresult *fail = NULL;
 	if (deliver_send_commit(c) < 0 || PQpipelineSync(c->conn) != 1) {
-		deliver_pipeline_drain(c->conn);
-		PQexitPipelineMode(c->conn);
-		store_tx_rollback(c->conn);
+		deliver_pipeline_abandon(c->conn);
 		return STORE_ETEMP;
 	}
 	PQclear(deliver_take(c, &fail, "deliver_commit"));
@@ -433,9 +434,7 @@ static enum store_err deliver_once(struct deliver_ctx *c, bool *retry_r)
 	int sent = deliver_send_all(c);
 	if (PQpipelineSync(c->conn) != 1 || sent < 0) {
 		store_log_failure(c->conn, NULL, "deliver_send");
-		deliver_pipeline_drain(c->conn);
-		PQexitPipelineMode(c->conn);
-		store_tx_rollback(c->conn);
+		deliver_pipeline_abandon(c->conn);
 		return STORE_ETEMP;
 	}
 	PGresult *fail = deliver_read_all(c);
