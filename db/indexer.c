@@ -22,7 +22,9 @@
  * deletes them and files each with a copy of its message's header fields
  * under the trigram indexes, both in lower case: SEARCH is
  * case-insensitive, and a LIKE of a lower-case string is its cheapest
- * exact test (imap/search-sql.c). A message deleted meanwhile is skipped. */
+ * exact test (imap/search-sql.c). The database derives the text's
+ * distinct words from it (a generated column, migration 012). A message
+ * deleted meanwhile is skipped. */
 static const char sql_index[] =
     "WITH batch AS (SELECT message_id FROM search_pending ORDER BY message_id "
     "  LIMIT $1::integer FOR UPDATE SKIP LOCKED), "
