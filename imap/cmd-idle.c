@@ -79,6 +79,10 @@ int imap_cmd_idle(struct imap_cmd *cmd)
 		return -1;
 	imap_write_str(s, "+ idling\r\n");
 	imap_view_sync(s, false, true);
+	/* Flushed here and again before the first wait: a flush with no input
+	 * since the one before tells COMPRESS that the session idles, and it
+	 * gives back its zlib state (cmd-compress.c). */
+	imap_io_flush(s);
 	uint64_t last_out = clock_monotonic_ms();
 	uint64_t deadline = last_out + conn_get_limits(s->c)->idle_timeout_ms;
 	while (idle_wait(cmd, &last_out, deadline))
