@@ -67,10 +67,11 @@ int search_words(const char *s, size_t n, struct buf *out)
 			i++;
 		if (i == from || !words_add(&w, s, from, i - from))
 			continue;
-		if ((out->len > start && buf_append_char(out, ' ') < 0) ||
-		    buf_append(out, s + from, i - from) < 0)
+		if (buf_append_char(out, ' ') < 0 || buf_append(out, s + from, i - from) < 0)
 			ret = -1;
 	}
+	if (ret == 0 && out->len > start && buf_append_char(out, ' ') < 0)
+		ret = -1;
 	free(w.slot);
 	return ret;
 }

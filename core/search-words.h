@@ -4,8 +4,8 @@
  * ASCII byte other than a letter or a digit separates, and no other byte
  * does (so UTF-8 sequences are always inside words, and no locale decides).
  * A string without a separator occurs in a text exactly when it occurs in
- * the text's words joined by single spaces: an occurrence cannot cross a
- * separator in the text, nor the joining space in the words. The indexer
+ * the text's words joined by spaces: an occurrence cannot cross a
+ * separator in the text, nor a space in the words. The indexer
  * (db/indexer.c) stores the words of every message's text; IMAP SEARCH
  * tests a string's runs on them before the text itself. */
 #ifndef ROOST_CORE_SEARCH_WORDS_H
@@ -24,8 +24,10 @@ static inline bool search_word_separator(unsigned char c)
 }
 
 /* Appends to out the distinct words of s[0..n), in order of first
- * appearance, separated by single spaces (nothing for a text without
- * words). Words are compared byte for byte. -1 if out's limit was hit. */
+ * appearance, each after a space, and one space after the last (" run "
+ * is then a whole word); nothing for a text without words. Words are
+ * compared byte for byte. -1 if out's limit was hit. The SQL function
+ * search_words() (migration 012) gives the same words, sorted. */
 int search_words(const char *s, size_t n, struct buf *out);
 
 #endif

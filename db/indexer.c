@@ -2,7 +2,7 @@
 
 #include "clock.h"
 #include "log.h"
-#include "strnum.h"
+#include "search-words.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -15,39 +15,65 @@
 #include <string.h>
 #include <time.h>
 
-#define INDEXER_BATCH     200
+/* Messages per batch: their texts (256 KB at most each) pass through
+ * this process together. */
+#define INDEXER_BATCH     64
 #define INDEXER_BORROW_MS 5000
 
-/* Claims a batch of pending texts (SKIP LOCKED: several nodes may index),
- * deletes them and files each with a copy of its message's header fields
- * under the trigram indexes, both in lower case: SEARCH is
+/* A batch of pending texts leaves search_pending (claimed with SKIP
+ * LOCKED: several nodes may index), lower-cased: SEARCH is
  * case-insensitive, and a LIKE of a lower-case string is its cheapest
- * exact test (imap/search-sql.c). The database derives the text's
- * distinct words from it (a generated column, migration 012). A message
- * deleted meanwhile is skipped. */
-static const char sql_index[] =
-    "WITH batch AS (SELECT message_id FROM search_pending ORDER BY message_id "
-    "  LIMIT $1::integer FOR UPDATE SKIP LOCKED), "
-    "moved AS (DELETE FROM search_pending p USING batch WHERE p.message_id = batch.message_id "
-    "  RETURNING p.message_id, p.body) "
-    "INSERT INTO message_search (message_id, headers, body) "
-    "SELECT m.id, lower(m.headers), lower(moved.body) FROM moved JOIN messages m ON m.id = "
-    "moved.message_id "
+ * exact test (imap/search-sql.c). Each is then filed in message_search
+ * with its distinct words, listed here (core/search-words.h: the same
+ * split in SQL took milliseconds per message), and a lower-cased copy of
+ * its message's header fields, all in the same transaction. The words are
+ * taken from the lower-cased text, so they are pieces of exactly the text
+ * SEARCH matches. A message deleted meanwhile is skipped. */
+static const char sql_claim[] =
+    "DELETE FROM search_pending WHERE message_id IN (SELECT message_id FROM search_pending "
+    "ORDER BY message_id LIMIT $1::integer FOR UPDATE SKIP LOCKED) "
+    "RETURNING message_id, lower(body)";
+
+static const char sql_file[] =
+    "INSERT INTO message_search (message_id, headers, body, words) "
+    "SELECT m.id, lower(m.headers), $2::text, $3::text FROM messages m WHERE m.id = $1::bigint "
     "ON CONFLICT (message_id) DO NOTHING";
+
+static int index_file(PGconn *conn, const PGresult *rows)
+{
+	struct buf words;
+	buf_init(&words, BUF_NO_LIMIT);
+	int ret = 0;
+	for (int i = 0; i < PQntuples(rows) && ret == 0; i++) {
+		buf_reset(&words);
+		search_words(PQgetvalue(rows, i, 1), (size_t)PQgetlength(rows, i, 1), &words);
+		const char *params[3] = {PQgetvalue(rows, i, 0), PQgetvalue(rows, i, 1),
+		                         buf_cstr(&words)};
+		PGresult *res = db_exec(conn, sql_file, 3, params);
+		ret = res != NULL ? 0 : -1;
+		PQclear(res);
+	}
+	buf_free(&words);
+	return ret;
+}
 
 int store_index_pending(PGconn *conn, unsigned batch)
 {
 	char n[16];
 	snprintf(n, sizeof(n), "%u", batch);
 	const char *params[1] = {n};
-	PGresult *res = db_exec(conn, sql_index, 1, params);
-	if (res == NULL)
+	if (db_begin(conn) < 0)
 		return -1;
-	uint64_t done = 0;
-	if (str_to_u64(PQcmdTuples(res), batch, &done) < 0)
-		done = 0;
-	PQclear(res);
-	return (int)done;
+	PGresult *rows = db_exec(conn, sql_claim, 1, params);
+	int done = rows != NULL ? PQntuples(rows) : -1;
+	if (done > 0 && index_file(conn, rows) < 0)
+		done = -1;
+	PQclear(rows);
+	if (done < 0) {
+		db_rollback(conn);
+		return -1;
+	}
+	return db_commit(conn) < 0 ? -1 : done;
 }
 
 static _Atomic uint64_t indexer_last_delivery_ms;

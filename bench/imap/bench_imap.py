@@ -133,9 +133,11 @@ def make_big(srv, addr, n):
         FROM messages t, generate_series(2, %(n)d) g
         WHERE t.id = tid;
       -- As the indexer files them (db/indexer.c).
-      INSERT INTO message_search (message_id, headers, body)
-        SELECT m.id, lower(m.headers), lower('bench ' || g || ' ' || ttxt || ' rare' || (g %% 1000))
+      INSERT INTO message_search (message_id, headers, body, words)
+        SELECT m.id, lower(m.headers), t.body, search_words(t.body)
         FROM generate_series(2, %(n)d) g
+        CROSS JOIN LATERAL (SELECT lower('bench ' || g || ' ' || ttxt || ' rare' || (g %% 1000))
+                            AS body) t
         JOIN messages m ON m.sha256 = sha256(tsha || int8send(g));
       INSERT INTO mailbox_entries (mailbox_id, uid, message_id, flags, modseq, internaldate, size)
         SELECT mbid, g, m.id, CASE WHEN g %% 3 = 0 THEN 0 ELSE 1 END, g + 1, now(), tsize
