@@ -3,6 +3,7 @@ ESEARCH (RFC 4731), SEARCHRES (RFC 5182), CONDSTORE MODSEQ (RFC 7162), the
 substring meaning of BODY/TEXT (inside words, across words, any case, UTF-8),
 indexed or not yet, and
 malformed programs (each followed by a check that the server serves)."""
+import contextlib
 import datetime
 import re
 import os
@@ -159,23 +160,20 @@ def test_keys(box, crit, want):
 TEXT_CASES = [c for c in CASES if c[0][0] in ("BODY", "TEXT")]
 
 
-@pytest.mark.parametrize("crit,want", TEXT_CASES, ids=[" ".join(c) for c, _ in TEXT_CASES])
-def test_text_not_indexed_yet(server, crit, want):
-    """Messages the indexer has not reached (their text still in
-    search_pending) are found by their text alone, with the same answers.
-    An open transaction holds the pending rows locked, so the indexer
-    (FOR UPDATE SKIP LOCKED) leaves them there while the search runs."""
+@contextlib.contextmanager
+def held_pending(srv, ids):
+    """Moves the texts of ids back to search_pending and holds them locked
+    in an open transaction, so the indexer (FOR UPDATE SKIP LOCKED) leaves
+    them there while the block runs."""
     import psycopg2
-    addr, pw = filled(server, MESSAGES)
-    wait_indexed(server, addr)
-    ids = ",".join(str(i) for i in message_ids(server, addr))
-    hold = psycopg2.connect(host=os.path.join(server.data_dir, "run"), dbname="roost", user="roost")
+    ids = ",".join(str(i) for i in ids)
+    hold = psycopg2.connect(host=os.path.join(srv.data_dir, "run"), dbname="roost", user="roost")
     try:
         cur = hold.cursor()
         for _ in range(50):  # until the lock comes before the indexer
-            server.psql("WITH moved AS (DELETE FROM message_search WHERE message_id IN (%s) "
-                        "RETURNING message_id, body) "
-                        "INSERT INTO search_pending SELECT message_id, body FROM moved" % ids)
+            srv.psql("WITH moved AS (DELETE FROM message_search WHERE message_id IN (%s) "
+                     "RETURNING message_id, body) "
+                     "INSERT INTO search_pending SELECT message_id, body FROM moved" % ids)
             cur.execute("SELECT count(*) FROM (SELECT 1 FROM search_pending "
                         "WHERE message_id IN (%s) FOR UPDATE) AS locked" % ids)
             if cur.fetchone()[0] == len(ids.split(",")):
@@ -183,14 +181,27 @@ def test_text_not_indexed_yet(server, crit, want):
             hold.rollback()
         else:
             raise AssertionError("the indexer always came first")
-        m = login(server, addr, pw)
-        assert search(m, *crit) == want
-        m.logout()
-        assert server.psql("SELECT count(*) FROM message_search WHERE message_id IN (%s)"
-                           % ids)[0][0] == 0
+        yield
+        assert srv.psql("SELECT count(*) FROM message_search WHERE message_id IN (%s)"
+                        % ids)[0][0] == 0
     finally:
         hold.rollback()
         hold.close()
+
+
+
+@pytest.mark.parametrize("crit,want", TEXT_CASES, ids=[" ".join(c) for c, _ in TEXT_CASES])
+def test_text_not_indexed_yet(server, crit, want):
+    """Messages the indexer has not reached (their text still in
+    search_pending) are found by their text alone, with the same answers.
+    An open transaction holds the pending rows locked, so the indexer
+    (FOR UPDATE SKIP LOCKED) leaves them there while the search runs."""
+    addr, pw = filled(server, MESSAGES)
+    wait_indexed(server, addr)
+    with held_pending(server, message_ids(server, addr)):
+        m = login(server, addr, pw)
+        assert search(m, *crit) == want
+        m.logout()
 
 
 def test_charset(box):

@@ -3,14 +3,11 @@ message's distinct words (message_search.words, migration 012), any other
 string on the whole text: the answers must be those of a substring test of
 the text either way, whether the message is indexed or its text is still
 pending, and for text cut at the 256 KB the search keeps."""
-import contextlib
-import os
 
-import psycopg2
 import pytest
 
 from imap_helpers import filled, login, simple
-from test_imap_search import message_ids, search, wait_indexed
+from test_imap_search import held_pending, message_ids, search, wait_indexed
 
 UTF8 = ("MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
         "Content-Transfer-Encoding: 8bit\n")
@@ -66,34 +63,6 @@ CASES = [
     (["TEXT", '"zebra crossing"'], [5]),
     (["TEXT", '"crossing zebra"'], []),
 ]
-
-
-@contextlib.contextmanager
-def held_pending(srv, ids):
-    """Moves the texts of ids back to search_pending and holds them locked
-    in an open transaction, so the indexer (FOR UPDATE SKIP LOCKED) leaves
-    them there while the block runs."""
-    ids = ",".join(str(i) for i in ids)
-    hold = psycopg2.connect(host=os.path.join(srv.data_dir, "run"), dbname="roost", user="roost")
-    try:
-        cur = hold.cursor()
-        for _ in range(50):  # until the lock comes before the indexer
-            srv.psql("WITH moved AS (DELETE FROM message_search WHERE message_id IN (%s) "
-                     "RETURNING message_id, body) "
-                     "INSERT INTO search_pending SELECT message_id, body FROM moved" % ids)
-            cur.execute("SELECT count(*) FROM (SELECT 1 FROM search_pending "
-                        "WHERE message_id IN (%s) FOR UPDATE) AS locked" % ids)
-            if cur.fetchone()[0] == len(ids.split(",")):
-                break
-            hold.rollback()
-        else:
-            raise AssertionError("the indexer always came first")
-        yield
-        assert srv.psql("SELECT count(*) FROM message_search WHERE message_id IN (%s)"
-                        % ids)[0][0] == 0
-    finally:
-        hold.rollback()
-        hold.close()
 
 
 def utf8_search(m, key, needle):
