@@ -10,6 +10,7 @@ import re
 import smtplib
 import ssl
 import threading
+import time
 import urllib.request
 import uuid
 
@@ -45,7 +46,7 @@ def message(subject, size):
                                                            body)).encode()
 
 
-def burst(srv, plan):
+def burst(srv, plan, codes=(452, 552)):
     """Sends plan (a list per connection of (subject, recipients, size)) over
     concurrent SMTP sessions; returns {subject: (recipients, delivered_to)}:
     the recipients whose RCPT was accepted if DATA was, else none."""
@@ -62,13 +63,13 @@ def burst(srv, plan):
                         refused = c.sendmail("sender@remote.example", rcpts,
                                              message(subject, size))
                         for code, _ in refused.values():
-                            assert code in (452, 552), refused
+                            assert code in codes, refused
                         got = [r for r in rcpts if r not in refused]
                     except (smtplib.SMTPDataError, smtplib.SMTPRecipientsRefused) as e:
                         code = getattr(e, "smtp_code", None)
                         if code is None:  # SMTPRecipientsRefused: every RCPT refused
                             code = min(v[0] for v in e.recipients.values())
-                        assert code in (452, 552), e
+                        assert code in codes, e
                         got = []
                         c.rset()
                     with lock:
@@ -228,3 +229,46 @@ def _insecure():
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def test_database_sessions_killed_during_bursts(server):
+    """Backends of the server terminated in the middle of shared
+    transactions: every delivery still answers (250 or a temporary
+    failure), each accepted message is in each of its recipients' INBOX
+    once, the counters match the rows, and the server goes on serving."""
+    users = ["k%d" % i for i in range(4)]
+    d = setup_domain(server, users)
+    addrs = ["%s@%s" % (u, d) for u in users]
+    rnd = random.Random(5)
+    plan = [[("kill-%d-%d" % (c, i), rnd.sample(addrs, rnd.randint(1, 3)), rnd.randint(500, 30000))
+             for i in range(8)] for c in range(16)]
+    stop = threading.Event()
+    kills = []
+
+    def killer():
+        while not stop.is_set():
+            kills.append(server.psql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'roost' AND state = 'active' "
+                "AND pid <> pg_backend_pid()")[0][0])
+            time.sleep(0.03)
+
+    k = threading.Thread(target=killer)
+    k.start()
+    try:
+        outcome = burst(server, plan, codes=(421, 451, 452, 552))
+    finally:
+        stop.set()
+        k.join()
+    assert sum(int(n) for n in kills) > 0, "no backend was caught at work"
+    have = stored(server, d)
+    for addr in addrs:
+        entries = have.get(addr, [])
+        assert [e[0] for e in entries] == list(range(1, len(entries) + 1))
+        subjects = [e[1] for e in entries]
+        for s, (rcpts, got) in outcome.items():
+            if addr in got:
+                assert subjects.count(s) == 1, (addr, s)
+    assert_counters(server, d)
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=30) as c:
+        assert c.sendmail("sender@remote.example", addrs, message("after", 100)) == {}
