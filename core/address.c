@@ -1,43 +1,10 @@
 #include "address.h"
 
+#include "utf8.h"
+
 #include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
-
-/* Bytes of the well-formed UTF-8 sequence starting at s[0] (1 for ASCII),
- * or 0 if it is malformed, overlong, a surrogate, above U+10FFFF or cut. */
-static size_t utf8_seq_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0];
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the 2nd byte */
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong */
-		else if (c == 0xed)
-			hi = 0x9f; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90; /* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f; /* above U+10FFFF */
-	} else
-		return 0;
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++) {
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	}
-	return n;
-}
 
 bool address_utf8_is_valid(const char *s, size_t len)
 {

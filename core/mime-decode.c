@@ -4,6 +4,7 @@
 
 #include "buf.h"
 #include "mime.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -215,59 +216,16 @@ int mime_decode_qp(const void *in, size_t len, struct buf *out)
 
 /* ---- UTF-8 and charsets ---------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at in[0], 0 if invalid. */
-static size_t utf8_seq(const unsigned char *in, size_t len)
-{
-	unsigned char c = in[0];
-	size_t n;
-	uint32_t cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else
-		return 0;
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((in[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (in[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 bool mime_utf8_valid(const unsigned char *in, size_t len)
 {
-	size_t i = 0;
-	while (i < len) {
-		if (in[i] < 0x80) {
-			i++;
-			continue;
-		}
-		size_t n = utf8_seq(in + i, len - i);
-		if (n == 0)
-			return false;
-		i += n;
-	}
-	return true;
+	return utf8_valid(in, len);
 }
 
 void mime_utf8_sanitize(const unsigned char *in, size_t len, struct buf *out)
 {
 	size_t i = 0, run = 0;
-	while (i < len) {
-		size_t n = in[i] < 0x80 ? 1 : utf8_seq(in + i, len - i);
+	while ((i += utf8_ascii_span(in + i, len - i)) < len) {
+		size_t n = utf8_seq_len(in + i, len - i);
 		if (n > 0) {
 			i += n;
 			continue;
@@ -985,7 +943,7 @@ void mime_fold_preview(const char *in, size_t len, size_t max_chars, struct buf 
 			i++;
 			continue;
 		}
-		n = s[i] < 0x80 ? 1 : utf8_seq(s + i, len - i);
+		n = s[i] < 0x80 ? 1 : utf8_seq_len(s + i, len - i);
 		if (n == 0) {
 			buf_append(out, "\xef\xbf\xbd", 3);
 			n = 1;

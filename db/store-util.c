@@ -3,6 +3,7 @@
 #include "store-private.h"
 
 #include "log.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #include <assert.h>
@@ -252,46 +253,9 @@ void store_keywords_free(char **kw)
 	free(kw);
 }
 
-/* Length of the UTF-8 sequence at s (at most len bytes), 0 if invalid:
- * no overlong forms, no surrogates, nothing past U+10FFFF. */
-static size_t utf8_seq_len(const unsigned char *s, size_t len)
-{
-	unsigned c = s[0];
-	size_t n;
-	uint32_t cp;
-	if (c < 0x80)
-		return 1;
-	else if (c >= 0xc2 && c <= 0xdf)
-		n = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 bool store_utf8_valid(const char *s, size_t len)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq_len(u + i, len - i);
-		if (n == 0 || (n == 1 && u[i] == 0))
-			return false;
-		i += n;
-	}
-	return true;
+	return memchr(s, '\0', len) == NULL && utf8_valid(s, len);
 }
 
 const char *store_utf8_clean(const char *s, struct buf *tmp)

@@ -2,6 +2,8 @@
  * and from UTF-8, strictly: what we decode re-encodes to the same bytes. */
 #include "imap-private.h"
 
+#include "utf8.h"
+
 #include <string.h>
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
@@ -12,49 +14,9 @@ static int b64val(unsigned char c)
 	return p != NULL ? (int)(p - b64chars) : -1;
 }
 
-/* Length of the UTF-8 sequence at p and its code point, 0 if invalid. */
-static size_t utf8_decode(const unsigned char *p, size_t len, uint32_t *cp_r)
-{
-	uint32_t c = p[0];
-	size_t n;
-	uint32_t min;
-	if (c < 0x80) {
-		*cp_r = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2, min = 0x80, c &= 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3, min = 0x800, c &= 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4, min = 0x10000, c &= 0x07;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp_r = c;
-	return n;
-}
-
 bool imap_utf8_valid(const char *p, size_t len)
 {
-	const unsigned char *u = (const unsigned char *)p;
-	for (size_t i = 0; i < len;) {
-		uint32_t cp;
-		size_t n = utf8_decode(u + i, len - i, &cp);
-		if (n == 0)
-			return false;
-		i += n;
-	}
-	return true;
+	return utf8_valid(p, len);
 }
 
 static void utf8_encode(uint32_t cp, struct buf *out)
