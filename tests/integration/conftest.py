@@ -151,6 +151,15 @@ def base_dir():
         print("test files kept in", d)
 
 
+@pytest.fixture(scope="module")
+def dns():
+    """A fake DNS server on loopback (fakes.FakeDNS) for one test module."""
+    from fakes import FakeDNS  # fakes imports this module
+    d = FakeDNS().start()
+    yield d
+    d.stop()
+
+
 @pytest.fixture(scope="session")
 def server(base_dir):
     """A running server shared by the tests of a session (and its cluster,

@@ -17,16 +17,9 @@ import dkim
 import pytest
 
 from conftest import Roost, free_port, _as_owner
-from fakes import FakeDNS, FakeMX, FakeNet, self_signed_context
+from fakes import FakeMX, FakeNet, self_signed_context
 
 PASSWORD = "pw-123456"
-
-
-@pytest.fixture(scope="module")
-def dns():
-    d = FakeDNS().start()
-    yield d
-    d.stop()
 
 
 @pytest.fixture(scope="module")

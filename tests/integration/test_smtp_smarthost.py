@@ -17,17 +17,10 @@ import uuid
 import pytest
 
 from conftest import Roost, free_port, _as_owner
-from fakes import FakeDNS, FakeImplicitTLSMX, FakeMX, FakeNet, TestCA
+from fakes import FakeImplicitTLSMX, FakeMX, FakeNet, TestCA
 
 PASSWORD = "pw-123456"
 RELAY = "relay.smarthost.test"
-
-
-@pytest.fixture(scope="module")
-def dns():
-    d = FakeDNS().start()
-    yield d
-    d.stop()
 
 
 @pytest.fixture(scope="module")

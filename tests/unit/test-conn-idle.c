@@ -5,6 +5,8 @@
  * (glibc's mallinfo2, or ASan's own counters in a sanitizer build). */
 #include "unit.h"
 
+#include "conn-pair.h"
+
 #include "buf.h"
 #include "conn.h"
 #include "tls.h"
@@ -36,33 +38,6 @@ static size_t mem_in_use(void)
 	struct mallinfo2 mi = mallinfo2();
 	return mi.uordblks + mi.hblkhd;
 #endif
-}
-
-static void write_all(int fd, const void *p, size_t n)
-{
-	const char *s = p;
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w <= 0)
-			abort();
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
-static struct conn *pair_conn(int *peer_r)
-{
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		abort();
-	*peer_r = sv[1];
-	struct conn *c = conn_new(sv[0], "test");
-	struct conn_limits l = {.idle_timeout_ms = 5000,
-	                        .request_deadline_ms = 5000,
-	                        .min_data_rate = 1024,
-	                        .write_timeout_ms = 5000};
-	conn_set_limits(c, &l);
-	return c;
 }
 
 static char *big_line(void)

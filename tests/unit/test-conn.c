@@ -2,6 +2,8 @@
  * loopback sockets, with real OpenSSL clients in threads. */
 #include "unit.h"
 
+#include "conn-pair.h"
+
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
@@ -42,33 +44,6 @@ static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
 	nanosleep(&ts, NULL);
-}
-
-static void write_all(int fd, const void *p, size_t n)
-{
-	const char *s = p;
-	while (n > 0) {
-		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
-static struct conn *pair_conn(int *peer_r)
-{
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		abort();
-	*peer_r = sv[1];
-	struct conn *c = conn_new(sv[0], "test");
-	struct conn_limits l = {.idle_timeout_ms = 5000,
-	                        .request_deadline_ms = 5000,
-	                        .min_data_rate = 1024,
-	                        .write_timeout_ms = 5000};
-	conn_set_limits(c, &l);
-	return c;
 }
 
 /* Sends its bytes in pieces of chunk bytes with delay_ms between them,
