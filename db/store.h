@@ -22,12 +22,12 @@
 
 enum store_err {
 	STORE_OK = 0,
-	STORE_ETEMP,      /* database unreachable, serialization failure: try later */
-	STORE_EPERM,      /* not allowed (e.g. deleting INBOX) */
-	STORE_EQUOTA,     /* over quota */
-	STORE_ENOTFOUND,  /* no such account/mailbox/message */
-	STORE_EINVALID,   /* bad name, bad argument */
-	STORE_EEXISTS,    /* already exists */
+	STORE_ETEMP,     /* database unreachable, serialization failure: try later */
+	STORE_EPERM,     /* not allowed (e.g. deleting INBOX) */
+	STORE_EQUOTA,    /* over quota */
+	STORE_ENOTFOUND, /* no such account/mailbox/message */
+	STORE_EINVALID,  /* bad name, bad argument */
+	STORE_EEXISTS,   /* already exists */
 };
 const char *store_err_str(enum store_err e);
 
@@ -62,10 +62,10 @@ void store_incoming_free(struct store_incoming **in);
 
 struct store_target {
 	int64_t account_id;
-	int64_t mailbox_id;    /* 0: the account's INBOX */
-	unsigned flags;        /* STORE_FLAG_* to set */
+	int64_t mailbox_id;          /* 0: the account's INBOX */
+	unsigned flags;              /* STORE_FLAG_* to set */
 	const char *const *keywords; /* NULL-terminated or NULL */
-	time_t internaldate;   /* 0: now */
+	time_t internaldate;         /* 0: now */
 	/* Filled in by store_deliver: */
 	enum store_err result;
 	int64_t mailbox_id_r;
@@ -80,9 +80,8 @@ struct store_target {
  * result and do not stop the others unless all_or_nothing is set, in which
  * case any failure rolls everything back. Returns STORE_OK if the
  * transaction committed (check each target's result), else the error. */
-enum store_err store_deliver(PGconn *conn, struct store_incoming *in,
-			     struct store_target *targets, size_t ntargets,
-			     bool all_or_nothing);
+enum store_err store_deliver(PGconn *conn, struct store_incoming *in, struct store_target *targets,
+                             size_t ntargets, bool all_or_nothing);
 
 /* Where the notification sender runs (`roost serve`, notify-batch.h),
  * deliveries that arrive while others are being stored share their
@@ -106,8 +105,8 @@ void store_deliver_stats_get(struct store_deliver_stats *st);
 struct store_mailbox {
 	int64_t id;
 	int64_t account_id;
-	char *name;            /* UTF-8, '/' separated */
-	char *special_use;     /* "\\Sent" etc., or NULL */
+	char *name;        /* UTF-8, '/' separated */
+	char *special_use; /* "\\Sent" etc., or NULL */
 	bool subscribed;
 	uint32_t uidvalidity;
 	uint32_t uidnext;
@@ -118,17 +117,17 @@ void store_mailbox_free_fields(struct store_mailbox *mb);
 void store_mailboxes_free(struct store_mailbox **mbs, size_t n);
 
 /* All mailboxes of an account, sorted by name. */
-enum store_err store_mailbox_list(PGconn *conn, int64_t account_id,
-				  struct store_mailbox **mbs_r, size_t *n_r);
+enum store_err store_mailbox_list(PGconn *conn, int64_t account_id, struct store_mailbox **mbs_r,
+                                  size_t *n_r);
 /* By name; "INBOX" is matched case-insensitively. */
 enum store_err store_mailbox_get(PGconn *conn, int64_t account_id, const char *name,
-				 struct store_mailbox *mb_r);
+                                 struct store_mailbox *mb_r);
 enum store_err store_mailbox_get_by_id(PGconn *conn, int64_t mailbox_id,
-				       struct store_mailbox *mb_r);
+                                       struct store_mailbox *mb_r);
 /* Creates a mailbox (parents are not created implicitly). EEXISTS, EINVALID
  * for empty names, names with empty levels, or longer than 1000 bytes. */
 enum store_err store_mailbox_create(PGconn *conn, int64_t account_id, const char *name,
-				    const char *special_use, int64_t *id_r);
+                                    const char *special_use, int64_t *id_r);
 /* Deletes a mailbox and its entries (expunged; blobs freed when unused).
  * EPERM for INBOX. */
 enum store_err store_mailbox_delete(PGconn *conn, int64_t account_id, const char *name);
@@ -136,9 +135,9 @@ enum store_err store_mailbox_delete(PGconn *conn, int64_t account_id, const char
  * Renaming INBOX moves its messages into a new mailbox `to` and leaves INBOX
  * empty (RFC 3501 6.3.5). */
 enum store_err store_mailbox_rename(PGconn *conn, int64_t account_id, const char *from,
-				    const char *to);
+                                    const char *to);
 enum store_err store_mailbox_subscribe(PGconn *conn, int64_t account_id, const char *name,
-				       bool subscribed);
+                                       bool subscribed);
 /* The six mailboxes every new account gets: INBOX, Sent, Drafts, Trash, Junk,
  * Archive with their special-use flags. Runs inside the caller's
  * transaction (does not BEGIN/COMMIT). */
@@ -149,7 +148,7 @@ enum store_err store_mailboxes_create_defaults(PGconn *conn, int64_t account_id)
 struct store_entry {
 	uint32_t uid;
 	unsigned flags;
-	char **keywords;       /* NULL-terminated array */
+	char **keywords; /* NULL-terminated array */
 	uint64_t modseq;
 	time_t internaldate;
 	uint64_t size;
@@ -160,8 +159,8 @@ void store_entries_free(struct store_entry **entries, size_t n);
 /* Entries with uid_lo <= uid <= uid_hi, ascending by UID. With
  * changedsince > 0 only those with modseq > changedsince. */
 enum store_err store_entries_list(PGconn *conn, int64_t mailbox_id, uint32_t uid_lo,
-				  uint32_t uid_hi, uint64_t changedsince,
-				  struct store_entry **entries_r, size_t *n_r);
+                                  uint32_t uid_hi, uint64_t changedsince,
+                                  struct store_entry **entries_r, size_t *n_r);
 
 /* Parsed metadata of a message (what FETCH needs). */
 struct store_message {
@@ -183,8 +182,8 @@ void store_message_free_fields(struct store_message *m);
 /* Appends len bytes from offset of the raw message to out (a slice of the
  * blob read with substring(), never the whole blob unless asked). len is cut
  * to the message's end. */
-enum store_err store_message_read(PGconn *conn, int64_t message_id, uint64_t offset,
-				  uint64_t len, struct buf *out);
+enum store_err store_message_read(PGconn *conn, int64_t message_id, uint64_t offset, uint64_t len,
+                                  struct buf *out);
 
 /* ---- changes ---- */
 
@@ -192,9 +191,9 @@ enum store_flag_mode { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 
 struct store_flag_change {
 	uint32_t uid;
-	unsigned flags;     /* after the change */
-	char **keywords;    /* after the change, NULL-terminated */
-	uint64_t modseq;    /* after the change */
+	unsigned flags;  /* after the change */
+	char **keywords; /* after the change, NULL-terminated */
+	uint64_t modseq; /* after the change */
 };
 void store_flag_changes_free(struct store_flag_change **c, size_t n);
 
@@ -204,29 +203,28 @@ void store_flag_changes_free(struct store_flag_change **c, size_t n);
  * left alone and reported in *failed_r. changed_r lists every entry
  * that exists after the call with its state (so a caller can answer FETCH). */
 enum store_err store_flags_change(PGconn *conn, int64_t mailbox_id, const uint32_t *uids,
-				  size_t nuids, enum store_flag_mode mode, unsigned flags,
-				  const char *const *keywords, uint64_t unchangedsince,
-				  struct store_flag_change **changed_r, size_t *nchanged_r,
-				  uint32_t **failed_r, size_t *nfailed_r);
+                                  size_t nuids, enum store_flag_mode mode, unsigned flags,
+                                  const char *const *keywords, uint64_t unchangedsince,
+                                  struct store_flag_change **changed_r, size_t *nchanged_r,
+                                  uint32_t **failed_r, size_t *nfailed_r);
 
 /* Copies (or moves) the given UIDs to another mailbox of the same account
  * without copying blobs; new UIDs in ascending order of the source UIDs.
  * *src_uids_r / *dst_uids_r: the pairs actually copied. Counts quota on
  * copy. Move expunges the sources (tombstones) in the same transaction. */
-enum store_err store_copy(PGconn *conn, int64_t src_mailbox_id, const uint32_t *uids,
-			  size_t nuids, int64_t dst_mailbox_id, bool move,
-			  uint32_t **src_uids_r, uint32_t **dst_uids_r, size_t *n_r,
-			  uint32_t *dst_uidvalidity_r);
+enum store_err store_copy(PGconn *conn, int64_t src_mailbox_id, const uint32_t *uids, size_t nuids,
+                          int64_t dst_mailbox_id, bool move, uint32_t **src_uids_r,
+                          uint32_t **dst_uids_r, size_t *n_r, uint32_t *dst_uidvalidity_r);
 
 /* Expunges the given UIDs (or, with uids NULL, every entry flagged
  * \Deleted), leaving tombstones with a new MODSEQ and releasing quota.
  * *expunged_r: the UIDs actually removed, ascending. */
-enum store_err store_expunge(PGconn *conn, int64_t mailbox_id, const uint32_t *uids,
-			     size_t nuids, uint32_t **expunged_r, size_t *n_r);
+enum store_err store_expunge(PGconn *conn, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+                             uint32_t **expunged_r, size_t *n_r);
 
 /* UIDs expunged with modseq > since, ascending (QRESYNC VANISHED). */
 enum store_err store_expunged_since(PGconn *conn, int64_t mailbox_id, uint64_t since,
-				    uint32_t **uids_r, size_t *n_r);
+                                    uint32_t **uids_r, size_t *n_r);
 
 /* Deletes blobs and message rows no entry or queue row refers to any more.
  * Returns the number of blobs removed, or -1. */

@@ -45,7 +45,8 @@ UNIT_TEST(config_defaults_follow_the_table)
 	for (int i = 0; i < CFG__COUNT; i++) {
 		CHECK(t[i].section != NULL && t[i].key != NULL && t[i].doc != NULL);
 		CHECK_STR(config_str(cfg, (enum config_key)i), t[i].def);
-		if (t[i].type == CONFIG_UINT || t[i].type == CONFIG_SIZE || t[i].type == CONFIG_SECONDS)
+		if (t[i].type == CONFIG_UINT || t[i].type == CONFIG_SIZE ||
+		    t[i].type == CONFIG_SECONDS)
 			CHECK(t[i].min <= t[i].max);
 	}
 	CHECK_INT(config_uint(cfg, CFG_LIMITS_LINE_LENGTH), 64 * 1024);
@@ -58,11 +59,13 @@ UNIT_TEST(config_defaults_follow_the_table)
 UNIT_TEST(config_values_of_every_type)
 {
 	struct config *cfg = NULL;
-	char *err = config_try("; comment\n# comment\n\n[server]\n  hostname = mx.example.org   ; inline\n"
-			       "allow_plaintext_loopback = On\nlog_level = debug\n"
-			       "data_dir = \"/var/x;y\"\n[limits]\nmessage_size = 10M\n"
-			       "idle_timeout = 31m\nconnections = 77\n[listen]\nimap=\n"
-			       "pop3 = 127.0.0.1:110,[::1]:110 , 10.0.0.1:1110\n", &cfg);
+	char *err =
+	    config_try("; comment\n# comment\n\n[server]\n  hostname = mx.example.org   ; inline\n"
+	               "allow_plaintext_loopback = On\nlog_level = debug\n"
+	               "data_dir = \"/var/x;y\"\n[limits]\nmessage_size = 10M\n"
+	               "idle_timeout = 31m\nconnections = 77\n[listen]\nimap=\n"
+	               "pop3 = 127.0.0.1:110,[::1]:110 , 10.0.0.1:1110\n",
+	               &cfg);
 	CHECK(err == NULL);
 	if (cfg == NULL)
 		return;
@@ -91,29 +94,36 @@ static const struct {
 	const char *body;
 	const char *error; /* after "PATH:" */
 } config_bad[] = {
-	{ "[server]\nhostnme = x\n", "2: [server] hostnme: unknown key" },
-	{ "[nope]\n", "1: unknown section [nope]" },
-	{ "x = 1\n", "1: key outside any [section]" },
-	{ "[server\n", "1: section header without ']'" },
-	{ "[server] junk\n", "1: text after section header" },
-	{ "[server]\nwords\n", "2: expected key = value" },
-	{ "[limits]\nconnections = 0\n", "2: [limits] connections: out of range (minimum 1, maximum 100000)" },
-	{ "[limits]\nconnections = -1\n", "2: [limits] connections: not a whole number" },
-	{ "[limits]\nconnections = 1 000\n", "2: [limits] connections: not a whole number" },
-	{ "[limits]\nconnections = 99999999999999999999999\n", "2: [limits] connections: not a whole number" },
-	{ "[limits]\nmessage_size = 5X\n", "2: [limits] message_size: not a size (a number with an optional K, M, G or T)" },
-	{ "[limits]\nmessage_size = 16777216T\n", "2: [limits] message_size: not a size (a number with an optional K, M, G or T)" },
-	{ "[limits]\nidle_timeout = 5\n", "2: [limits] idle_timeout: out of range (minimum 10, maximum 86400)" },
-	{ "[limits]\nidle_timeout = 1w\n", "2: [limits] idle_timeout: not a duration (a number with an optional s, m, h or d)" },
-	{ "[server]\nallow_plaintext_loopback = perhaps\n", "2: [server] allow_plaintext_loopback: not yes or no" },
-	{ "[server]\nlog_level = verbose\n", "2: [server] log_level: not one of the allowed values" },
-	{ "[listen]\nimap = localhost\n", "2: [listen] imap: expected host:port" },
-	{ "[listen]\nimap = :143\n", "2: [listen] imap: missing or over-long host" },
-	{ "[listen]\nimap = ::1:143\n", "2: [listen] imap: IPv6 addresses go in brackets: [::1]:port" },
-	{ "[listen]\nimap = [::1]143\n", "2: [listen] imap: expected [address]:port" },
-	{ "[listen]\nimap = 1.2.3.4:0\n", "2: [listen] imap: port must be a number from 1 to 65535" },
-	{ "[listen]\nimap = 1.2.3.4:65536\n", "2: [listen] imap: port must be a number from 1 to 65535" },
-	{ "[listen]\nimap = 1.2.3.4:http\n", "2: [listen] imap: port must be a number from 1 to 65535" },
+    {"[server]\nhostnme = x\n", "2: [server] hostnme: unknown key"},
+    {"[nope]\n", "1: unknown section [nope]"},
+    {"x = 1\n", "1: key outside any [section]"},
+    {"[server\n", "1: section header without ']'"},
+    {"[server] junk\n", "1: text after section header"},
+    {"[server]\nwords\n", "2: expected key = value"},
+    {"[limits]\nconnections = 0\n",
+     "2: [limits] connections: out of range (minimum 1, maximum 100000)"},
+    {"[limits]\nconnections = -1\n", "2: [limits] connections: not a whole number"},
+    {"[limits]\nconnections = 1 000\n", "2: [limits] connections: not a whole number"},
+    {"[limits]\nconnections = 99999999999999999999999\n",
+     "2: [limits] connections: not a whole number"},
+    {"[limits]\nmessage_size = 5X\n",
+     "2: [limits] message_size: not a size (a number with an optional K, M, G or T)"},
+    {"[limits]\nmessage_size = 16777216T\n",
+     "2: [limits] message_size: not a size (a number with an optional K, M, G or T)"},
+    {"[limits]\nidle_timeout = 5\n",
+     "2: [limits] idle_timeout: out of range (minimum 10, maximum 86400)"},
+    {"[limits]\nidle_timeout = 1w\n",
+     "2: [limits] idle_timeout: not a duration (a number with an optional s, m, h or d)"},
+    {"[server]\nallow_plaintext_loopback = perhaps\n",
+     "2: [server] allow_plaintext_loopback: not yes or no"},
+    {"[server]\nlog_level = verbose\n", "2: [server] log_level: not one of the allowed values"},
+    {"[listen]\nimap = localhost\n", "2: [listen] imap: expected host:port"},
+    {"[listen]\nimap = :143\n", "2: [listen] imap: missing or over-long host"},
+    {"[listen]\nimap = ::1:143\n", "2: [listen] imap: IPv6 addresses go in brackets: [::1]:port"},
+    {"[listen]\nimap = [::1]143\n", "2: [listen] imap: expected [address]:port"},
+    {"[listen]\nimap = 1.2.3.4:0\n", "2: [listen] imap: port must be a number from 1 to 65535"},
+    {"[listen]\nimap = 1.2.3.4:65536\n", "2: [listen] imap: port must be a number from 1 to 65535"},
+    {"[listen]\nimap = 1.2.3.4:http\n", "2: [listen] imap: port must be a number from 1 to 65535"},
 };
 
 UNIT_TEST(config_errors_name_file_line_and_key)

@@ -538,7 +538,8 @@ UNIT_TEST(pool_waiters_served_in_order)
 	struct test_turn t[4];
 	pthread_t th[4];
 	for (int i = 0; i < 4; i++) {
-		t[i] = (struct test_turn){.pool = pool, .next_turn = &next_turn, .timeout_ms = 5000};
+		t[i] =
+		    (struct test_turn){.pool = pool, .next_turn = &next_turn, .timeout_ms = 5000};
 		pthread_create(&th[i], NULL, test_turn_thread, &t[i]);
 		test_sleep_ms(50); /* queued one after the other */
 	}
