@@ -20,9 +20,8 @@
  *    packs ~10:1): the client's deflater may still refer back 32 KB. The
  *    next input sets it up again with inflateSetDictionary.
  *  - zlib's scratch space and the empty plain and raw buffers are freed.
- * Idle is seen at a flush with no input since the one before (IDLE starts
- * with two: cmd-idle.c), or when a wait for the next command lasts
- * DEFLATE_IDLE_AFTER_MS (dio_wait_command). */
+ * Idle is when IDLE waits (imap_io_idle, cmd-idle.c), or when a wait for
+ * the next command lasts DEFLATE_IDLE_AFTER_MS (dio_wait_command). */
 #include "imap-private.h"
 
 #include "log.h"
@@ -56,7 +55,6 @@ struct deflate_io {
 	bool out_dirty; /* deflated data may be held inside zlib */
 	bool in_live;   /* in is set up; else hist holds its window */
 	bool in_ended;  /* the client's stream had its final block */
-	bool in_seen;   /* input came since the last flush */
 	/* While !in_live: the inflater's window (hist_plain bytes), deflated
 	 * when hist_packed. Exact-size malloc'd bytes, not a buf: a buf
 	 * rounds 32 KB up to 64. */
@@ -260,11 +258,15 @@ static enum conn_status dio_flush(void *ctx, struct conn *c)
 	struct deflate_io *d = ctx;
 	if (d->broken || dio_sync(d, c) != CONN_OK)
 		return CONN_ERROR;
-	enum conn_status st = conn_flush(c);
-	if (st == CONN_OK && !d->in_seen)
+	return conn_flush(c);
+}
+
+/* imap_io_idle(): only once everything written is flushed out. */
+static void dio_idle_hook(void *ctx)
+{
+	struct deflate_io *d = ctx;
+	if (!d->broken && !d->out_dirty)
 		dio_idle(d);
-	d->in_seen = false;
-	return st;
 }
 
 /* Corrupt input ends the session; the output stream is still sound, so
@@ -292,7 +294,6 @@ static enum conn_status dio_inflate(struct deflate_io *d, struct conn *c)
 		return CONN_ERROR;
 	}
 	unsigned char *out = dio_scratch(d);
-	d->in_seen = true;
 	d->in.next_in = (unsigned char *)d->raw.data;
 	d->in.avail_in = (uInt)d->raw.len;
 	int zr = Z_OK;
@@ -452,7 +453,8 @@ static struct imap_io_filter *dio_new(void)
 	buf_init(&d->plain, DEFLATE_PLAIN_MAX);
 	buf_init(&d->raw, BUF_NO_LIMIT);
 	d->filter = (struct imap_io_filter){
-	    dio_write, dio_flush, dio_read_line, dio_read_stream, dio_pending_input, dio_free, d};
+	    dio_write,         dio_flush,     dio_read_line, dio_read_stream,
+	    dio_pending_input, dio_idle_hook, dio_free,      d};
 	return &d->filter;
 }
 

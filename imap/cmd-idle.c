@@ -48,6 +48,7 @@ static bool idle_wait(struct imap_cmd *cmd, uint64_t *last_out, uint64_t deadlin
 		wait = IMAP_IDLE_POLL_MS;
 	bool extra = false;
 	imap_io_flush(s);
+	imap_io_idle(s); /* COMPRESS gives back its zlib state meanwhile */
 	enum conn_status st = conn_wait_input(s->c, (int)wait, fd, &extra);
 	if (st == CONN_STOPPING) {
 		imap_untagged(s, "BYE [UNAVAILABLE] Server shutting down, try again later");
@@ -79,10 +80,6 @@ int imap_cmd_idle(struct imap_cmd *cmd)
 		return -1;
 	imap_write_str(s, "+ idling\r\n");
 	imap_view_sync(s, false, true);
-	/* Flushed here and again before the first wait: a flush with no input
-	 * since the one before tells COMPRESS that the session idles, and it
-	 * gives back its zlib state (cmd-compress.c). */
-	imap_io_flush(s);
 	uint64_t last_out = clock_monotonic_ms();
 	uint64_t deadline = last_out + conn_get_limits(s->c)->idle_timeout_ms;
 	while (idle_wait(cmd, &last_out, deadline))

@@ -93,6 +93,9 @@ struct imap_io_filter {
 	                                void *sctx);
 	/* Decompressed bytes waiting (a read would not block). */
 	size_t (*pending_input)(void *ctx, struct conn *c);
+	/* The session waits on its client (IDLE), everything flushed: give
+	 * back what the next read or write can set up again. */
+	void (*idle)(void *ctx);
 	void (*free)(void *ctx);
 	void *ctx;
 };
@@ -127,6 +130,8 @@ enum conn_status imap_io_read_line(struct imap_session *s, struct buf *line, siz
 enum conn_status imap_io_read_stream(struct imap_session *s, uint64_t n,
                                      int (*sink)(void *ctx, const void *p, size_t len), void *ctx);
 size_t imap_io_pending_input(struct imap_session *s);
+/* After imap_io_flush(), before a long wait on the client (IDLE). */
+void imap_io_idle(struct imap_session *s);
 
 /* ---- commands ---- */
 

@@ -90,6 +90,12 @@ size_t imap_io_pending_input(struct imap_session *s)
 	return conn_pending_input(s->c);
 }
 
+void imap_io_idle(struct imap_session *s)
+{
+	if (s->filter != NULL)
+		s->filter->idle(s->filter->ctx);
+}
+
 /* ---- database ---- */
 
 PGconn *imap_db_borrow(struct imap_cmd *cmd)
