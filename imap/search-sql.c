@@ -17,6 +17,7 @@
 #include "imap-search.h"
 
 #include "arena.h"
+#include "search-words.h"
 #include "store.h"
 
 #include <string.h>
@@ -79,15 +80,6 @@ static const char *sql_like_pattern(struct arena *a, const char *str)
 	return r;
 }
 
-/* An ASCII byte that is neither a letter nor a digit: where
- * search_words() (migration 012) splits a text into its words. No
- * character lower-cases into one. */
-static bool sql_is_separator(unsigned char c)
-{
-	return c < 0x80 &&
-	       !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
-}
-
 /* Runs of a string that narrow its search through the word index: more
  * would cost parameters for little (3 per key at most, imap-search.h). */
 #define SQL_TEXT_RUNS 2
@@ -144,7 +136,7 @@ static void sql_runs(struct arena *a, const char *str, struct sql_runs *r)
 	unsigned char prev = 0;
 	for (size_t i = 0;; prev = (unsigned char)str[i++]) {
 		unsigned char c = (unsigned char)str[i];
-		if (c != '\0' && !sql_is_separator(c)) {
+		if (c != '\0' && !search_word_separator(c)) {
 			if (run.len == 0) {
 				begins = i > 0;
 				buf_append_str(&run, begins ? "% " : "%");
