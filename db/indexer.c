@@ -39,22 +39,26 @@ static const char sql_file[] =
     "SELECT m.id, lower(m.headers), $2::text, $3::text FROM messages m WHERE m.id = $1::bigint "
     "ON CONFLICT (message_id) DO NOTHING";
 
+/* One INSERT per text, all sent in one pipeline: one round trip. */
 static int index_file(PGconn *conn, const PGresult *rows)
 {
+	if (PQenterPipelineMode(conn) != 1)
+		return -1;
 	struct buf words;
 	buf_init(&words, BUF_NO_LIMIT);
-	int ret = 0;
-	for (int i = 0; i < PQntuples(rows) && ret == 0; i++) {
+	int sent = 0, n = PQntuples(rows);
+	for (; sent < n; sent++) {
 		buf_reset(&words);
-		search_words(PQgetvalue(rows, i, 1), (size_t)PQgetlength(rows, i, 1), &words);
-		const char *params[3] = {PQgetvalue(rows, i, 0), PQgetvalue(rows, i, 1),
+		search_words(PQgetvalue(rows, sent, 1), (size_t)PQgetlength(rows, sent, 1), &words);
+		const char *params[3] = {PQgetvalue(rows, sent, 0), PQgetvalue(rows, sent, 1),
 		                         buf_cstr(&words)};
-		PGresult *res = db_exec(conn, sql_file, 3, params);
-		ret = res != NULL ? 0 : -1;
-		PQclear(res);
+		if (PQsendQueryParams(conn, sql_file, 3, NULL, params, NULL, NULL, 0) != 1)
+			break;
 	}
 	buf_free(&words);
-	return ret;
+	bool synced = PQpipelineSync(conn) == 1;
+	int ret = db_pipeline_finish(conn, "index_file");
+	return sent == n && synced ? ret : -1;
 }
 
 int store_index_pending(PGconn *conn, unsigned batch)

@@ -378,6 +378,31 @@ PGresult *db_exec(PGconn *conn, const char *sql, int nparams, const char *const 
 	return NULL;
 }
 
+int db_pipeline_finish(PGconn *conn, const char *what)
+{
+	db_sqlstate[0] = '\0';
+	int ret = -1, nulls = 0; /* two NULLs in a row: nothing left queued */
+	bool failed = false;
+	while (PQstatus(conn) == CONNECTION_OK && nulls < 2) {
+		PGresult *r = PQgetResult(conn);
+		ExecStatusType st = PQresultStatus(r);
+		nulls = r == NULL ? nulls + 1 : 0;
+		if (r != NULL && st == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			ret = failed ? -1 : 0;
+			break;
+		}
+		if (r != NULL && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			if (!failed && st != PGRES_PIPELINE_ABORTED)
+				db_note_failure(conn, r, what);
+			failed = true;
+		}
+		PQclear(r);
+	}
+	PQexitPipelineMode(conn);
+	return ret;
+}
+
 static int db_simple(PGconn *conn, const char *sql)
 {
 	PGresult *res = db_exec(conn, sql, 0, NULL);

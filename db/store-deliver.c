@@ -278,16 +278,7 @@ static PGresult *pipeline_take(PGconn *conn)
  * broken, for the pool to replace). */
 void deliver_pipeline_abandon(PGconn *conn)
 {
-	int nulls = 0; /* two in a row: nothing left queued */
-	while (PQstatus(conn) == CONNECTION_OK && nulls < 2) {
-		PGresult *r = PQgetResult(conn);
-		nulls = r == NULL ? nulls + 1 : 0;
-		bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
-		PQclear(r);
-		if (sync)
-			break;
-	}
-	PQexitPipelineMode(conn);
+	(void)db_pipeline_finish(conn, "deliver_abandoned");
 	store_tx_rollback(conn);
 }
 
