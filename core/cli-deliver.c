@@ -145,9 +145,7 @@ int cli_deliver(const struct cli_args *args)
 	if (status != 0)
 		goto out;
 	struct mime_limits limits;
-	mime_limits_default(&limits);
-	limits.max_depth = (unsigned)config_uint(db.cfg, CFG_LIMITS_MIME_DEPTH);
-	limits.max_parts = (unsigned)config_uint(db.cfg, CFG_LIMITS_MIME_PARTS);
+	config_mime_limits(db.cfg, &limits);
 	in = store_incoming_new(config_uint(db.cfg, CFG_LIMITS_MESSAGE_SIZE), &limits);
 	status = deliver_read_stdin(in);
 	if (status == 0)

@@ -288,7 +288,9 @@ static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 		free(merr);
 		return -1;
 	}
-	s->indexer = indexer_start(s->db.pool, 0, &merr);
+	struct mime_limits limits;
+	config_mime_limits(s->db.cfg, &limits);
+	s->indexer = indexer_start(s->db.pool, 0, &limits, &merr);
 	if (s->indexer == NULL) {
 		cli_error("indexer: %s", merr);
 		free(merr);

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "mime.h"
 #include "strnum.h"
 #include "xalloc.h"
 
@@ -764,4 +765,11 @@ void config_write_reference(struct buf *out)
 			if (strcmp(config_table[j].section, section) == 0)
 				config_write_row(out, &config_table[j]);
 	}
+}
+
+void config_mime_limits(const struct config *cfg, struct mime_limits *limits_r)
+{
+	mime_limits_default(limits_r);
+	limits_r->max_depth = (unsigned)config_uint(cfg, CFG_LIMITS_MIME_DEPTH);
+	limits_r->max_parts = (unsigned)config_uint(cfg, CFG_LIMITS_MIME_PARTS);
 }

@@ -137,6 +137,10 @@ char *config_data_dir(const struct config *cfg);
 const char *config_path(const struct config *cfg);
 const char *config_str(const struct config *cfg, enum config_key key);
 uint64_t config_uint(const struct config *cfg, enum config_key key);
+
+struct mime_limits;
+/* The MIME parser's defaults with [limits] mime_depth and mime_parts. */
+void config_mime_limits(const struct config *cfg, struct mime_limits *limits_r);
 bool config_bool(const struct config *cfg, enum config_key key);
 /* Parses a CONFIG_LISTEN value; *n_r addresses into a malloc'd array. */
 int config_listen(const struct config *cfg, enum config_key key,

@@ -249,21 +249,7 @@ static const uint16_t cp1252_c1[32] = {
 static void put_cp(struct buf *out, uint32_t cp)
 {
 	char t[4];
-	size_t n;
-	if (cp < 0x80) {
-		t[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		t[0] = (char)(0xc0 | cp >> 6);
-		t[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else {
-		t[0] = (char)(0xe0 | cp >> 12);
-		t[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		t[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	}
-	buf_append(out, t, n);
+	buf_append(out, t, utf8_encode(cp, t));
 }
 
 static void latin1_to_utf8(const unsigned char *in, size_t len, struct buf *out)

@@ -1,10 +1,14 @@
 #include "search-words.h"
 
+#include "utf8.h"
 #include "xalloc.h"
 
+#include <locale.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wctype.h>
 
 /* Open addressing over the words seen so far, each kept as an offset and
  * length into the text; the table doubles at half full. */
@@ -74,4 +78,59 @@ int search_words(const char *s, size_t n, struct buf *out)
 		ret = -1;
 	free(w.slot);
 	return ret;
+}
+
+static locale_t lower_locale;
+static pthread_once_t lower_once = PTHREAD_ONCE_INIT;
+
+/* Without C.UTF-8 (never on Debian), only ASCII letters fold. */
+static void lower_locale_init(void)
+{
+	lower_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* One non-ASCII character at s[0..n): its lower-case form appended;
+ * returns the bytes it took. */
+static size_t lower_char(const unsigned char *s, size_t n, struct buf *out, int *ret)
+{
+	uint32_t cp;
+	size_t len = utf8_decode(s, n, &cp);
+	if (len == 0) {
+		*ret |= buf_append_char(out, (char)s[0]);
+		return 1;
+	}
+	uint32_t lc =
+	    lower_locale != (locale_t)0 ? (uint32_t)towlower_l((wint_t)cp, lower_locale) : cp;
+	if (lc == cp || lc > 0x10ffff || (lc >= 0xd800 && lc <= 0xdfff)) {
+		*ret |= buf_append(out, s, len);
+		return len;
+	}
+	char e[4];
+	size_t k = utf8_encode(lc, e);
+	*ret |= buf_append(out, e, k);
+	return len;
+}
+
+int search_lower(const char *s, size_t n, struct buf *out)
+{
+	pthread_once(&lower_once, lower_locale_init);
+	const unsigned char *u = (const unsigned char *)s;
+	int ret = 0;
+	size_t i = 0;
+	while (i < n && ret == 0) {
+		size_t run = utf8_ascii_span(u + i, n - i);
+		size_t start = out->len;
+		if (run > 0 && buf_append(out, s + i, run) == 0) {
+			char *d = out->data + start;
+			for (size_t k = 0; k < run; k++)
+				if (d[k] >= 'A' && d[k] <= 'Z')
+					d[k] = (char)(d[k] + ('a' - 'A'));
+		} else if (run > 0) {
+			ret = -1;
+		}
+		i += run;
+		if (i < n)
+			i += lower_char(u + i, n - i, out, &ret);
+	}
+	return ret < 0 ? -1 : 0;
 }

@@ -30,4 +30,12 @@ static inline bool search_word_separator(unsigned char c)
  * search_words() (migration 012) gives the same words, sorted. */
 int search_words(const char *s, size_t n, struct buf *out);
 
+/* Appends s[0..n) to out in lower case: each character on its own through
+ * towlower() of the C.UTF-8 locale (the lower() of the managed cluster,
+ * whose LC_CTYPE is C.UTF-8), ASCII without a lookup. Bytes that are not
+ * well-formed UTF-8 are copied as they are. The indexer stores texts
+ * lowered so, and IMAP SEARCH lowers its strings the same way, so the two
+ * agree whatever the database's own LC_CTYPE. -1 if out's limit was hit. */
+int search_lower(const char *s, size_t n, struct buf *out);
+
 #endif

@@ -2,7 +2,9 @@
 
 #include "clock.h"
 #include "log.h"
+#include "mime.h"
 #include "search-words.h"
+#include "store-private.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -15,53 +17,164 @@
 #include <string.h>
 #include <time.h>
 
-/* Messages per batch: their texts (256 KB at most each) pass through
- * this process together. */
-#define INDEXER_BATCH     64
-#define INDEXER_BORROW_MS 5000
+/* Messages per batch, and bytes of filed text held before they are sent
+ * (each text is 256 KB at most, plus its words). */
+#define INDEXER_BATCH      64
+#define INDEXER_BORROW_MS  5000
+#define INDEXER_SEND_BYTES (4u * 1024 * 1024)
 
-/* A batch of pending texts leaves search_pending (claimed with SKIP
- * LOCKED: several nodes may index), lower-cased: SEARCH is
- * case-insensitive, and a LIKE of a lower-case string is its cheapest
- * exact test (imap/search-sql.c). Each is then filed in message_search
- * with its distinct words, listed here (core/search-words.h: the same
- * split in SQL took milliseconds per message), and a lower-cased copy of
- * its message's header fields, all in the same transaction. The words are
- * taken from the lower-cased text, so they are pieces of exactly the text
- * SEARCH matches. A message deleted meanwhile is skipped. */
+/* SEARCH BODY/TEXT looks at the first 256 KB of a message's decoded text:
+ * every byte more costs trigrams in the index and time in each recheck,
+ * and what people search for is near the top. */
+#define INDEXER_TEXT_MAX (256 * 1024)
+
+/* A batch leaves search_pending, claimed with SKIP LOCKED (several nodes
+ * may index). Delivery writes only the message's id there: the text is
+ * taken again from the stored blob by the MIME parser, so the delivery
+ * transaction carries no second copy of the message, and the text is
+ * written once, here. */
 static const char sql_claim[] =
     "DELETE FROM search_pending WHERE message_id IN (SELECT message_id FROM search_pending "
-    "ORDER BY message_id LIMIT $1::integer FOR UPDATE SKIP LOCKED) "
-    "RETURNING message_id, lower(body)";
+    "ORDER BY message_id LIMIT $1::integer FOR UPDATE SKIP LOCKED) RETURNING message_id";
 
+/* SEARCH's claim: every pending message of one mailbox, waiting for those
+ * a batch in flight holds (it has filed them when it lets go, and the
+ * DELETE then finds them gone). Locked in id order, so two of these never
+ * wait on each other in a circle. */
+static const char sql_claim_mailbox[] =
+    "DELETE FROM search_pending WHERE message_id IN (SELECT p.message_id FROM search_pending p "
+    "WHERE p.message_id IN (SELECT e.message_id FROM mailbox_entries e "
+    "WHERE e.mailbox_id = $1::bigint) ORDER BY p.message_id FOR UPDATE) RETURNING message_id";
+
+static const char sql_fetch[] =
+    "SELECT b.data, m.headers FROM messages m JOIN blobs b ON b.sha256 = m.sha256 "
+    "WHERE m.id = $1::bigint";
+
+/* A message deleted meanwhile is skipped. */
 static const char sql_file[] =
     "INSERT INTO message_search (message_id, headers, body, words) "
-    "SELECT m.id, lower(m.headers), $2::text, $3::text FROM messages m WHERE m.id = $1::bigint "
+    "SELECT m.id, $2::text, $3::text, $4::text FROM messages m WHERE m.id = $1::bigint "
     "ON CONFLICT (message_id) DO NOTHING";
 
-/* One INSERT per text, all sent in one pipeline: one round trip. */
-static int index_file(PGconn *conn, const PGresult *rows)
+/* Texts ready to be filed, sent together in one pipeline. */
+struct index_rows {
+	size_t n, cap, bytes;
+	struct index_row {
+		char id[24];
+		struct buf headers, body, words;
+	} * row;
+};
+
+static void index_rows_clear(struct index_rows *r)
 {
-	if (PQenterPipelineMode(conn) != 1)
-		return -1;
-	struct buf words;
-	buf_init(&words, BUF_NO_LIMIT);
-	int sent = 0, n = PQntuples(rows);
-	for (; sent < n; sent++) {
-		buf_reset(&words);
-		search_words(PQgetvalue(rows, sent, 1), (size_t)PQgetlength(rows, sent, 1), &words);
-		const char *params[3] = {PQgetvalue(rows, sent, 0), PQgetvalue(rows, sent, 1),
-		                         buf_cstr(&words)};
-		if (PQsendQueryParams(conn, sql_file, 3, NULL, params, NULL, NULL, 0) != 1)
-			break;
+	for (size_t i = 0; i < r->n; i++) {
+		buf_free(&r->row[i].headers);
+		buf_free(&r->row[i].body);
+		buf_free(&r->row[i].words);
 	}
-	buf_free(&words);
-	bool synced = PQpipelineSync(conn) == 1;
-	int ret = db_pipeline_finish(conn, "index_file");
-	return sent == n && synced ? ret : -1;
+	r->n = 0;
+	r->bytes = 0;
 }
 
-int store_index_pending(PGconn *conn, unsigned batch)
+/* The decoded text, valid UTF-8, cut at INDEXER_TEXT_MAX (at a character
+ * boundary), lower-cased into row->body; its words; the header fields
+ * lower-cased. */
+static void index_row_fill(struct index_row *row, const struct mime_message *m, const char *headers)
+{
+	struct buf tmp;
+	buf_init(&tmp, BUF_NO_LIMIT);
+	const char *text = store_utf8_clean(m->search_text, &tmp);
+	size_t len = strlen(text);
+	if (len > INDEXER_TEXT_MAX) {
+		len = INDEXER_TEXT_MAX;
+		while (len > 0 && ((unsigned char)text[len] & 0xc0) == 0x80)
+			len--;
+	}
+	(void)search_lower(text, len, &row->body);
+	(void)search_words(buf_cstr(&row->body), row->body.len, &row->words);
+	(void)search_lower(headers, strlen(headers), &row->headers);
+	buf_free(&tmp);
+}
+
+/* Parses message id's blob into a new row; false if the message is gone. */
+static int index_prepare(PGconn *conn, const char *id, const struct mime_limits *limits,
+                         struct index_rows *r)
+{
+	const char *params[1] = {id};
+	PGresult *res = PQexecParams(conn, sql_fetch, 1, NULL, params, NULL, NULL, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		store_log_failure(conn, res, "index_fetch");
+		PQclear(res);
+		return -1;
+	}
+	if (PQntuples(res) == 1) {
+		struct mime_limits lim;
+		if (limits != NULL)
+			lim = *limits;
+		else
+			mime_limits_default(&lim);
+		lim.max_search_text = INDEXER_TEXT_MAX;
+		struct mime_message *m =
+		    mime_parse(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), &lim);
+		if (r->n == r->cap) {
+			r->cap = r->cap == 0 ? 16 : r->cap * 2;
+			r->row = xrealloc(r->row, r->cap * sizeof(*r->row));
+		}
+		struct index_row *row = &r->row[r->n++];
+		snprintf(row->id, sizeof(row->id), "%s", id);
+		buf_init(&row->headers, BUF_NO_LIMIT);
+		buf_init(&row->body, BUF_NO_LIMIT);
+		buf_init(&row->words, BUF_NO_LIMIT);
+		index_row_fill(row, m, PQgetvalue(res, 0, 1));
+		r->bytes += row->headers.len + row->body.len + row->words.len;
+		mime_message_free(&m);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* One INSERT per text, all sent in one pipeline: one round trip. */
+static int index_send(PGconn *conn, struct index_rows *r)
+{
+	if (r->n == 0)
+		return 0;
+	if (PQenterPipelineMode(conn) != 1) {
+		index_rows_clear(r);
+		return -1;
+	}
+	size_t sent = 0;
+	for (; sent < r->n; sent++) {
+		const struct index_row *row = &r->row[sent];
+		const char *params[4] = {row->id, buf_cstr(&row->headers), buf_cstr(&row->body),
+		                         buf_cstr(&row->words)};
+		if (PQsendQueryParams(conn, sql_file, 4, NULL, params, NULL, NULL, 0) != 1)
+			break;
+	}
+	bool synced = PQpipelineSync(conn) == 1;
+	int ret = db_pipeline_finish(conn, "index_file");
+	bool all = sent == r->n;
+	index_rows_clear(r);
+	return all && synced ? ret : -1;
+}
+
+/* Files the texts of the messages claimed (column 0 of claimed). */
+static int index_claimed(PGconn *conn, const PGresult *claimed, const struct mime_limits *limits)
+{
+	struct index_rows r = {0};
+	int ret = 0;
+	for (int i = 0; i < PQntuples(claimed) && ret == 0; i++) {
+		ret = index_prepare(conn, PQgetvalue(claimed, i, 0), limits, &r);
+		if (ret == 0 && r.bytes >= INDEXER_SEND_BYTES)
+			ret = index_send(conn, &r);
+	}
+	if (ret == 0)
+		ret = index_send(conn, &r);
+	index_rows_clear(&r);
+	free(r.row);
+	return ret;
+}
+
+int store_index_pending(PGconn *conn, unsigned batch, const struct mime_limits *limits)
 {
 	char n[16];
 	snprintf(n, sizeof(n), "%u", batch);
@@ -70,7 +183,7 @@ int store_index_pending(PGconn *conn, unsigned batch)
 		return -1;
 	PGresult *rows = db_exec(conn, sql_claim, 1, params);
 	int done = rows != NULL ? PQntuples(rows) : -1;
-	if (done > 0 && index_file(conn, rows) < 0)
+	if (done > 0 && index_claimed(conn, rows, limits) < 0)
 		done = -1;
 	PQclear(rows);
 	if (done < 0) {
@@ -78,6 +191,19 @@ int store_index_pending(PGconn *conn, unsigned batch)
 		return -1;
 	}
 	return db_commit(conn) < 0 ? -1 : done;
+}
+
+int store_index_mailbox(PGconn *conn, int64_t mailbox_id, const struct mime_limits *limits)
+{
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)mailbox_id);
+	const char *params[1] = {id};
+	PGresult *rows = db_exec(conn, sql_claim_mailbox, 1, params);
+	int done = rows != NULL ? PQntuples(rows) : -1;
+	if (done > 0 && index_claimed(conn, rows, limits) < 0)
+		done = -1;
+	PQclear(rows);
+	return done;
 }
 
 static _Atomic uint64_t indexer_last_delivery_ms;
@@ -89,6 +215,7 @@ void indexer_note_delivery(void)
 
 struct indexer {
 	struct db_pool *pool;
+	struct mime_limits limits;
 	unsigned interval_ms;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -145,7 +272,7 @@ static void *indexer_main(void *arg)
 		int done = -1;
 		PGconn *conn = db_pool_borrow(ix->pool, INDEXER_BORROW_MS);
 		if (conn != NULL) {
-			done = store_index_pending(conn, INDEXER_BATCH);
+			done = store_index_pending(conn, INDEXER_BATCH, &ix->limits);
 			db_pool_return(ix->pool, &conn);
 		}
 		if (done > 0)
@@ -161,10 +288,15 @@ static void *indexer_main(void *arg)
 	return NULL;
 }
 
-struct indexer *indexer_start(struct db_pool *pool, unsigned interval_ms, char **error_r)
+struct indexer *indexer_start(struct db_pool *pool, unsigned interval_ms,
+                              const struct mime_limits *limits, char **error_r)
 {
 	struct indexer *ix = xcalloc(1, sizeof(*ix));
 	ix->pool = pool;
+	if (limits != NULL)
+		ix->limits = *limits;
+	else
+		mime_limits_default(&ix->limits);
 	ix->interval_ms = interval_ms == 0 ? 200 : interval_ms;
 	pthread_mutex_init(&ix->lock, NULL);
 	pthread_condattr_t attr;

@@ -37,11 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* SEARCH BODY/TEXT looks at the first 256 KB of a message's decoded text:
- * every byte more costs trigrams in the index and time in each recheck,
- * and what people search for is near the top. */
-#define STORE_SEARCH_TEXT_MAX (256 * 1024)
-
 /* 9999-12-31T23:59:59Z: PostgreSQL timestamps go further, IMAP dates not. */
 #define STORE_INTERNALDATE_MAX ((time_t)253402300799)
 
@@ -53,10 +48,10 @@ static const char sql_blob[] =
     "INSERT INTO blobs (sha256, size, data) VALUES ($1::bytea, $2::bigint, $3::bytea) "
     "ON CONFLICT (sha256) DO NOTHING";
 
-/* The decoded text goes to search_pending, which has no index but its
- * key: the indexer (db/indexer.h) moves it to the trigram-indexed
+/* A message row this delivery creates is noted in search_pending: the
+ * indexer (db/indexer.h) files its text in the trigram-indexed
  * message_search shortly after the commit, off the delivery's critical
- * path. Only a message row this delivery creates gets one. */
+ * path. */
 static const char sql_message[] =
     "WITH m AS (INSERT INTO messages (sha256, size, header_size, sent_date, subject, "
     "from_addr, to_addr, cc_addr, bcc_addr, message_id, in_reply_to, refs, envelope, body, "
@@ -66,7 +61,7 @@ static const char sql_message[] =
     "$13::text, $14::text, $15::text, $16::bytea, $17::text, $18::text "
     "WHERE NOT EXISTS (SELECT 1 FROM messages WHERE sha256 = $1::bytea) "
     "ON CONFLICT (sha256) DO NOTHING RETURNING id) "
-    "INSERT INTO search_pending (message_id, body) SELECT id, $19::text FROM m";
+    "INSERT INTO search_pending (message_id) SELECT id FROM m";
 
 /* One target. mb locks the mailbox first (the order every store change
  * uses: mailbox rows, then the account row), q counts the quota, u takes
@@ -112,35 +107,17 @@ static const struct {
 
 #define STMT_ALL ((1u << STMT_COUNT) - 1)
 
-static void deliver_search_cut(struct deliver_texts *t)
-{
-	size_t len = strlen(t->v[DT_SEARCH]);
-	if (len <= STORE_SEARCH_TEXT_MAX)
-		return;
-	len = STORE_SEARCH_TEXT_MAX;
-	/* At a character boundary. */
-	while (len > 0 && ((unsigned char)t->v[DT_SEARCH][len] & 0xc0) == 0x80)
-		len--;
-	struct buf cut;
-	buf_init(&cut, BUF_NO_LIMIT);
-	buf_append(&cut, t->v[DT_SEARCH], len);
-	buf_free(&t->tmp[DT_SEARCH]);
-	t->tmp[DT_SEARCH] = cut;
-	t->v[DT_SEARCH] = buf_cstr(&t->tmp[DT_SEARCH]);
-}
-
 static void deliver_texts_init(struct deliver_texts *t, const struct mime_message *m)
 {
 	const char *src[DT_COUNT] = {
-	    m->subject,       m->from,        m->to,         m->cc,          m->bcc,
-	    m->message_id,    m->in_reply_to, m->references, m->envelope,    m->body,
-	    m->bodystructure, m->headers,     m->preview,    m->search_text,
+	    m->subject,       m->from,        m->to,         m->cc,       m->bcc,
+	    m->message_id,    m->in_reply_to, m->references, m->envelope, m->body,
+	    m->bodystructure, m->headers,     m->preview,
 	};
 	for (int i = 0; i < DT_COUNT; i++) {
 		buf_init(&t->tmp[i], BUF_NO_LIMIT);
 		t->v[i] = store_utf8_clean(src[i], &t->tmp[i]);
 	}
-	deliver_search_cut(t);
 }
 
 static void deliver_texts_free(struct deliver_texts *t)
@@ -210,7 +187,6 @@ int deliver_send_message(struct deliver_ctx *c)
 	store_param_bytea(&p, c->parts.data, c->parts.len);
 	store_param_text(&p, t[DT_HEADERS]);
 	store_param_text(&p, t[DT_PREVIEW]);
-	store_param_text(&p, t[DT_SEARCH]);
 	return deliver_send(c, STMT_MESSAGE, &p);
 }
 

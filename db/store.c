@@ -12,11 +12,15 @@
 struct store_incoming *store_incoming_new(uint64_t max_size, const struct mime_limits *limits)
 {
 	struct store_incoming *in = xcalloc(1, sizeof(*in));
-	struct mime_limits def;
-	if (limits == NULL) {
-		mime_limits_default(&def);
-		limits = &def;
-	}
+	struct mime_limits lim;
+	if (limits != NULL)
+		lim = *limits;
+	else
+		mime_limits_default(&lim);
+	/* The indexer takes the search text from the stored blob later
+	 * (db/indexer.h): delivery has no use for it. */
+	lim.max_search_text = 0;
+	limits = &lim;
 	in->sha = EVP_MD_CTX_new();
 	if (in->sha == NULL || EVP_DigestInit_ex(in->sha, EVP_sha256(), NULL) != 1)
 		fatal("event=sha256_init_failed");

@@ -117,9 +117,7 @@ static int append_one(struct imap_cmd *cmd, struct append_ctx *a)
 		}
 	}
 	struct mime_limits limits;
-	mime_limits_default(&limits);
-	limits.max_depth = (unsigned)config_uint(imap_cfg(cmd->s), CFG_LIMITS_MIME_DEPTH);
-	limits.max_parts = (unsigned)config_uint(imap_cfg(cmd->s), CFG_LIMITS_MIME_PARTS);
+	config_mime_limits(imap_cfg(cmd->s), &limits);
 	uint64_t max = message_max(cmd, a);
 	m->in = store_incoming_new(max, &limits);
 	a->n++;

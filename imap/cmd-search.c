@@ -8,6 +8,8 @@
  * told about (EXISTS) never show up. */
 #include "imap-private.h"
 #include "imap-search.h"
+#include "indexer.h"
+#include "mime.h"
 
 #include "strnum.h"
 #include "xalloc.h"
@@ -132,18 +134,24 @@ static int search_resolve_uids(void *ctx, enum imap_skey_type kind, const char *
  * per-entry estimates of the EXISTS put a large mailbox's plan past
  * jit_above_cost, and compiling it took 220 ms of a 100,000-message
  * search that runs in less. Local settings end with the transaction, so
- * the pooled connection keeps its own. */
-static PGresult *search_exec(PGconn *conn, const char *sql, bool substring, int nparams,
-                             const char *const *params)
+ * the pooled connection keeps its own. The same transaction first files
+ * the texts of the mailbox's messages the indexer has not reached yet
+ * (db/indexer.h), so the search sees them. */
+static PGresult *search_exec(struct imap_cmd *cmd, PGconn *conn, const char *sql, bool substring,
+                             int nparams, const char *const *params)
 {
 	if (!substring)
 		return db_exec(conn, sql, nparams, params);
 	if (db_begin(conn) < 0)
 		return NULL;
-	PGresult *set = db_exec(conn,
-	                        "SELECT set_config('enable_seqscan', 'off', true), "
-	                        "set_config('jit', 'off', true)",
-	                        0, NULL);
+	struct mime_limits limits;
+	config_mime_limits(imap_cfg(cmd->s), &limits);
+	PGresult *set = NULL;
+	if (store_index_mailbox(conn, cmd->s->view.mailbox_id, &limits) >= 0)
+		set = db_exec(conn,
+		              "SELECT set_config('enable_seqscan', 'off', true), "
+		              "set_config('jit', 'off', true)",
+		              0, NULL);
 	PGresult *r = set != NULL ? db_exec(conn, sql, nparams, params) : NULL;
 	PQclear(set);
 	if (r == NULL || db_commit(conn) < 0) {
@@ -182,7 +190,7 @@ int imap_search_run(struct imap_cmd *cmd, PGconn *conn, const struct imap_search
 	params[0] = arena_printf(cmd->arena, "%lld", (long long)s->view.mailbox_id);
 	params[1] = arena_printf(cmd->arena, "%u", maxuid);
 	memcpy(params + 2, sql.params, (size_t)sql.nparams * sizeof(params[0]));
-	*res_r = search_exec(conn, buf_cstr(&q), sql.substring, sql.nparams + 2, params);
+	*res_r = search_exec(cmd, conn, buf_cstr(&q), sql.substring, sql.nparams + 2, params);
 	buf_free(&q);
 	imap_search_sql_free(&sql);
 	return *res_r == NULL ? -2 : 0;

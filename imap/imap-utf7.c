@@ -19,23 +19,10 @@ bool imap_utf8_valid(const char *p, size_t len)
 	return utf8_valid(p, len);
 }
 
-static void utf8_encode(uint32_t cp, struct buf *out)
+static void utf8_put(uint32_t cp, struct buf *out)
 {
-	if (cp < 0x80) {
-		buf_append_char(out, (char)cp);
-	} else if (cp < 0x800) {
-		buf_append_char(out, (char)(0xc0 | (cp >> 6)));
-		buf_append_char(out, (char)(0x80 | (cp & 0x3f)));
-	} else if (cp < 0x10000) {
-		buf_append_char(out, (char)(0xe0 | (cp >> 12)));
-		buf_append_char(out, (char)(0x80 | ((cp >> 6) & 0x3f)));
-		buf_append_char(out, (char)(0x80 | (cp & 0x3f)));
-	} else {
-		buf_append_char(out, (char)(0xf0 | (cp >> 18)));
-		buf_append_char(out, (char)(0x80 | ((cp >> 12) & 0x3f)));
-		buf_append_char(out, (char)(0x80 | ((cp >> 6) & 0x3f)));
-		buf_append_char(out, (char)(0x80 | (cp & 0x3f)));
-	}
+	char t[4];
+	buf_append(out, t, utf8_encode(cp, t));
 }
 
 /* Decodes the base64 run in[0..len) (between '&' and '-') as UTF-16BE. */
@@ -57,7 +44,7 @@ static int utf7_run(const unsigned char *in, size_t len, struct buf *out)
 		if (high != 0) {
 			if (u < 0xdc00 || u > 0xdfff)
 				return -1;
-			utf8_encode(0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00), out);
+			utf8_put(0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00), out);
 			high = 0;
 		} else if (u >= 0xd800 && u <= 0xdbff) {
 			high = u;
@@ -66,7 +53,7 @@ static int utf7_run(const unsigned char *in, size_t len, struct buf *out)
 			 * written directly, are not canonical. */
 			return -1;
 		} else {
-			utf8_encode(u, out);
+			utf8_put(u, out);
 		}
 	}
 	/* Leftover bits must be fewer than 6 and zero; no dangling surrogate. */

@@ -2,10 +2,10 @@
  * mailbox_entries e (JOIN messages m when a key needs it).
  *
  * BODY and TEXT mean a case-insensitive substring (RFC 3501 6.4.4, RFC 9051
- * 6.4.4.1) of the decoded text stored at delivery (TEXT also of the header
- * fields): a LIKE of the lower-case string (with its own "\\", "%" and "_"
- * escaped) in the lower-case text, lower() being that of the database's
- * LC_CTYPE (C.UTF-8 in the managed cluster: all of Unicode's letters).
+ * 6.4.4.1) of the message's decoded text (TEXT also of the header fields):
+ * a LIKE of the lower-case string (with its own "\\", "%" and "_" escaped)
+ * in the lower-case text, both lowered by search_lower()
+ * (core/search-words.h: C.UTF-8's mappings, all of Unicode's letters).
  *
  * A word index (tsvector) cannot narrow such a search soundly: the string
  * may begin or end inside a word. Trigrams can: where migrations 011 and
@@ -121,10 +121,7 @@ static void sql_runs_keep(struct arena *a, struct sql_runs *r, struct buf *run, 
 	r->trigrams[k] = tri;
 }
 
-/* A run is lower-cased alone, the string as a whole: the same but where
- * casing looks past the run. Of the lower-case mappings, only that of
- * GREEK CAPITAL LETTER SIGMA (final or not) may look past an ASCII byte,
- * and only where lower() is ICU's: a run holding it gives no condition. */
+/* The runs of str (already in lower case, as the words are). */
 static void sql_runs(struct arena *a, const char *str, struct sql_runs *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -132,25 +129,22 @@ static void sql_runs(struct arena *a, const char *str, struct sql_runs *r)
 	struct buf run;
 	buf_init(&run, BUF_NO_LIMIT);
 	size_t chars = 0;
-	bool sigma = false, begins = false;
-	unsigned char prev = 0;
-	for (size_t i = 0;; prev = (unsigned char)str[i++]) {
+	bool begins = false;
+	for (size_t i = 0;; i++) {
 		unsigned char c = (unsigned char)str[i];
 		if (c != '\0' && !search_word_separator(c)) {
 			if (run.len == 0) {
 				begins = i > 0;
 				buf_append_str(&run, begins ? "% " : "%");
 			}
-			sigma |= prev == 0xce && c == 0xa3;
 			buf_append_char(&run, (char)c);
 			chars += (c & 0xc0) != 0x80; /* UTF-8 continuation bytes are no character */
 			continue;
 		}
-		if (chars > 0 && !sigma)
+		if (chars > 0)
 			sql_runs_keep(a, r, &run, chars, begins, c != '\0');
 		buf_reset(&run);
 		chars = 0;
-		sigma = false;
 		if (c == '\0')
 			break;
 		r->word = false;
@@ -158,13 +152,11 @@ static void sql_runs(struct arena *a, const char *str, struct sql_runs *r)
 	buf_free(&run);
 }
 
-/* The message's text is in message_search once the indexer has filed it,
- * with a copy of the header fields, both in lower case (db/indexer.c), in
- * search_pending until then: an EXISTS probing the first, which the
- * planner runs either per entry (a small mailbox) or once through the
- * trigram indexes, hashed (a large one); and an IN over the few pending
- * rows (with their messages' header fields for TEXT), hashed. Neither
- * needs messages joined to the entries.
+/* The message's text is in message_search, with a copy of the header
+ * fields, both in lower case (db/indexer.c; cmd-search.c files the
+ * mailbox's pending messages before it runs a search that has text keys):
+ * an EXISTS that the planner runs either per entry (a small mailbox) or
+ * once through the trigram index, hashed (a large one).
  *
  * The trigram index is on the text's distinct words, not on the text. A
  * string without separators (a word, or part of one) occurs in the text
@@ -176,34 +168,32 @@ static void sql_runs(struct arena *a, const char *str, struct sql_runs *r)
  * its runs in the words: those give the candidates, the text decides. */
 static void sqlb_text_where(struct buf *w, bool text, const int *runs, int nruns, int like)
 {
-	buf_append_str(w, "(EXISTS (SELECT 1 FROM message_search s WHERE s.message_id = "
+	buf_append_str(w, "EXISTS (SELECT 1 FROM message_search s WHERE s.message_id = "
 	                  "e.message_id AND (");
 	if (runs == NULL)
-		buf_printf(w, "s.words LIKE lower($%d::text)", like);
+		buf_printf(w, "s.words LIKE $%d::text", like);
 	else {
 		buf_append_char(w, '(');
 		for (int i = 0; i < nruns; i++)
-			buf_printf(w, "s.words LIKE lower($%d::text) AND ", runs[i]);
-		buf_printf(w, "s.body LIKE lower($%d::text))", like);
+			buf_printf(w, "s.words LIKE $%d::text AND ", runs[i]);
+		buf_printf(w, "s.body LIKE $%d::text)", like);
 	}
 	if (text)
-		buf_printf(w, " OR s.headers LIKE lower($%d::text)", like);
-	buf_append_str(w, ")) OR e.message_id IN (SELECT p.message_id FROM search_pending p ");
-	if (text)
-		buf_printf(w,
-		           "JOIN messages pm ON pm.id = p.message_id WHERE lower(p.body) LIKE "
-		           "lower($%d::text) OR lower(pm.headers) LIKE lower($%d::text)))",
-		           like, like);
-	else
-		buf_printf(w, "WHERE lower(p.body) LIKE lower($%d::text)))", like);
+		buf_printf(w, " OR s.headers LIKE $%d::text", like);
+	buf_append_str(w, "))");
 }
 
 static int sqlb_text(struct sqlb *b, const struct imap_skey *k)
 {
 	b->s->substring = true;
+	struct buf low;
+	buf_init(&low, BUF_NO_LIMIT);
+	(void)search_lower(k->str, strlen(k->str), &low);
+	const char *str = arena_strdup(b->s->arena, buf_cstr(&low));
+	buf_free(&low);
 	struct sql_runs r;
-	sql_runs(b->s->arena, k->str, &r);
-	int like = sqlb_param(b, sql_like_pattern(b->s->arena, k->str));
+	sql_runs(b->s->arena, str, &r);
+	int like = sqlb_param(b, sql_like_pattern(b->s->arena, str));
 	int runs[SQL_TEXT_RUNS];
 	int nruns = r.word ? 0 : r.n;
 	for (int i = 0; i < nruns && like >= 0; i++) {

@@ -112,9 +112,7 @@ struct smtp_body *smtp_body_begin(struct smtp_session *s)
 	smtp_received(s, &received);
 	if (s->tx.nlocal > 0) {
 		struct mime_limits limits;
-		mime_limits_default(&limits);
-		limits.max_depth = (unsigned)config_uint(s->cfg, CFG_LIMITS_MIME_DEPTH);
-		limits.max_parts = (unsigned)config_uint(s->cfg, CFG_LIMITS_MIME_PARTS);
+		config_mime_limits(s->cfg, &limits);
 		b->in = store_incoming_new(b->max + 2 * SMTP_PREPEND_MAX, &limits);
 		smtp_local_prepend(s, &received, &b->stage);
 	}

@@ -138,9 +138,7 @@ static int dsn_store_local(struct db_pool *pool, const struct config *cfg,
                            const struct directory_resolution *res, const struct buf *msg)
 {
 	struct mime_limits limits;
-	mime_limits_default(&limits);
-	limits.max_depth = (unsigned)config_uint(cfg, CFG_LIMITS_MIME_DEPTH);
-	limits.max_parts = (unsigned)config_uint(cfg, CFG_LIMITS_MIME_PARTS);
+	config_mime_limits(cfg, &limits);
 	struct store_incoming *in = store_incoming_new(msg->len + 1, &limits);
 	store_incoming_write(in, msg->data, msg->len);
 	store_incoming_finish(in);

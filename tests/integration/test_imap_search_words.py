@@ -7,7 +7,7 @@ pending, and for text cut at the 256 KB the search keeps."""
 import pytest
 
 from imap_helpers import filled, login, simple
-from test_imap_search import held_pending, message_ids, search, wait_indexed
+from test_imap_search import unindexed, message_ids, search, wait_indexed
 
 UTF8 = ("MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
         "Content-Transfer-Encoding: 8bit\n")
@@ -97,7 +97,7 @@ def test_words_indexed(words_box):
 
 def test_words_pending(words_box):
     srv, addr, pw = words_box
-    with held_pending(srv, message_ids(srv, addr)):
+    with unindexed(srv, message_ids(srv, addr)):
         m = login(srv, addr, pw)
         run_cases(m)
         m.logout()
@@ -108,7 +108,7 @@ def test_words_some_pending(words_box):
     """Two messages indexed, the others pending: one search finds both."""
     srv, addr, pw = words_box
     ids = sorted(message_ids(srv, addr))
-    with held_pending(srv, ids[2:]):
+    with unindexed(srv, ids[2:]):
         m = login(srv, addr, pw)
         assert search(m, "BODY", "bar") == [1, 2]
         assert search(m, "BODY", "o") == [1, 2, 4, 5]  # subjects too
@@ -168,7 +168,7 @@ def test_words_at_the_cut(server):
     m = login(server, addr, pw)
     check(m)
     m.logout()
-    with held_pending(server, ids[:2]):
+    with unindexed(server, ids[:2]):
         m = login(server, addr, pw)
         check(m)
         m.logout()

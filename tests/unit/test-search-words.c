@@ -103,3 +103,41 @@ UNIT_TEST(search_words_keep_substrings)
 		buf_free(&w);
 	}
 }
+
+static const struct {
+	const char *in, *out;
+} lower_cases[] = {
+    {"", ""},
+    {"Quarterly REPORT 2024, Q3!", "quarterly report 2024, q3!"},
+    {"\xc3\x80\xc3\x89\xc3\x8e \xc3\xa0", "\xc3\xa0\xc3\xa9\xc3\xae \xc3\xa0"}, /* ÀÉÎ à */
+    {"\xce\xa3\xce\x9f\xce\xa6\xce\x99\xce\x91",
+     "\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1"}, /* ΣΟΦΙΑ */
+    {"\xd0\x96\xd0\x97", "\xd0\xb6\xd0\xb7"},     /* ЖЗ */
+    {"\xc4\xb0stanbul", "istanbul"},              /* İ: one byte shorter */
+    {"\xe2\x84\xaa"
+     "elvin",
+     "kelvin"},                                               /* KELVIN SIGN */
+    {"\xf0\x90\x90\x80", "\xf0\x90\x90\xa8"},                 /* DESERET CAPITAL LONG I */
+    {"\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac"}, /* no case */
+    {"A\x80Z\xff", "a\x80z\xff"},                             /* broken bytes stay */
+    {"\xc3", "\xc3"},                                         /* a sequence cut short */
+};
+
+UNIT_TEST(search_lower_table)
+{
+	for (size_t i = 0; i < sizeof(lower_cases) / sizeof(lower_cases[0]); i++) {
+		struct buf out;
+		buf_init(&out, BUF_NO_LIMIT);
+		CHECK_INT(search_lower(lower_cases[i].in, strlen(lower_cases[i].in), &out), 0);
+		CHECK_STR(buf_cstr(&out), lower_cases[i].out);
+		buf_free(&out);
+	}
+}
+
+UNIT_TEST(search_lower_limit)
+{
+	struct buf out;
+	buf_init(&out, 8);
+	CHECK_INT(search_lower("ABCDEFGHIJKLMNOP", 16, &out), -1);
+	buf_free(&out);
+}

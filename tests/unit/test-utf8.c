@@ -71,3 +71,28 @@ UNIT_TEST(utf8_valid_every_position)
 	CHECK(utf8_valid("", 0));
 	CHECK(utf8_valid("a\0b", 3)); /* NUL is a character here */
 }
+
+/* Every code point encodes to a sequence that decodes back to it. */
+UNIT_TEST(utf8_encode_round_trip)
+{
+	static const struct {
+		uint32_t cp;
+		size_t len;
+	} edges[] = {{0, 1},     {0x7f, 1},   {0x80, 2},    {0x7ff, 2},
+	             {0x800, 3}, {0xffff, 3}, {0x10000, 4}, {0x10ffff, 4}};
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		char e[4];
+		CHECK_INT(utf8_encode(edges[i].cp, e), edges[i].len);
+	}
+	for (uint32_t cp = 0; cp <= 0x10ffff; cp++) {
+		if (cp >= 0xd800 && cp <= 0xdfff)
+			continue;
+		char e[4];
+		uint32_t back = 0;
+		size_t n = utf8_encode(cp, e);
+		if (utf8_decode((const unsigned char *)e, n, &back) != n || back != cp) {
+			unit_fail(__FILE__, __LINE__, "U+%04X does not round-trip", (unsigned)cp);
+			break;
+		}
+	}
+}
