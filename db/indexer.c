@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mime.h"
+#include "prepared.h"
 #include "search-words.h"
 #include "store-private.h"
 #include "xalloc.h"
@@ -56,6 +57,45 @@ static const char sql_file[] =
     "SELECT m.id, $2::text, $3::text, $4::text FROM messages m WHERE m.id = $1::bigint "
     "ON CONFLICT (message_id) DO NOTHING";
 
+/* Statements run once per message, prepared once per connection. */
+enum { IX_FETCH, IX_FILE, IX_COUNT };
+
+static const struct {
+	const char *name, *sql;
+} ix_stmts[IX_COUNT] = {
+    [IX_FETCH] = {"roost_index_fetch", sql_fetch},
+    [IX_FILE] = {"roost_index_file", sql_file},
+};
+
+/* The statement's name once it is prepared on conn; NULL if it cannot be
+ * (then its text is sent). Outside pipeline mode. */
+static const char *ix_prepared(PGconn *conn, int i)
+{
+	unsigned *bits = db_prepared_bits(conn, DB_PREPARED_INDEXER);
+	if (bits == NULL)
+		return NULL;
+	if ((*bits & (1u << i)) == 0) {
+		PGresult *r = PQprepare(conn, ix_stmts[i].name, ix_stmts[i].sql, 0, NULL);
+		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+		          (state != NULL && strcmp(state, "42P05") == 0); /* already there */
+		PQclear(r);
+		if (!ok)
+			return NULL;
+		*bits |= 1u << i;
+	}
+	return ix_stmts[i].name;
+}
+
+/* Runs statement i with text parameters; results in format fmt. */
+static PGresult *ix_exec(PGconn *conn, int i, int n, const char *const *params, int fmt)
+{
+	const char *name = ix_prepared(conn, i);
+	if (name != NULL)
+		return PQexecPrepared(conn, name, n, params, NULL, NULL, fmt);
+	return PQexecParams(conn, ix_stmts[i].sql, n, NULL, params, NULL, NULL, fmt);
+}
+
 /* Texts ready to be filed, sent together in one pipeline. */
 struct index_rows {
 	size_t n, cap, bytes;
@@ -101,7 +141,7 @@ static int index_prepare(PGconn *conn, const char *id, const struct mime_limits 
                          struct index_rows *r)
 {
 	const char *params[1] = {id};
-	PGresult *res = PQexecParams(conn, sql_fetch, 1, NULL, params, NULL, NULL, 1);
+	PGresult *res = ix_exec(conn, IX_FETCH, 1, params, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		store_log_failure(conn, res, "index_fetch");
 		PQclear(res);
@@ -138,6 +178,7 @@ static int index_send(PGconn *conn, struct index_rows *r)
 {
 	if (r->n == 0)
 		return 0;
+	const char *name = ix_prepared(conn, IX_FILE);
 	if (PQenterPipelineMode(conn) != 1) {
 		index_rows_clear(r);
 		return -1;
@@ -147,7 +188,10 @@ static int index_send(PGconn *conn, struct index_rows *r)
 		const struct index_row *row = &r->row[sent];
 		const char *params[4] = {row->id, buf_cstr(&row->headers), buf_cstr(&row->body),
 		                         buf_cstr(&row->words)};
-		if (PQsendQueryParams(conn, sql_file, 4, NULL, params, NULL, NULL, 0) != 1)
+		int ok = name != NULL
+		             ? PQsendQueryPrepared(conn, name, 4, params, NULL, NULL, 0)
+		             : PQsendQueryParams(conn, sql_file, 4, NULL, params, NULL, NULL, 0);
+		if (ok != 1)
 			break;
 	}
 	bool synced = PQpipelineSync(conn) == 1;

@@ -12,6 +12,7 @@
 enum db_prepared_set {
 	DB_PREPARED_STORE,     /* store_deliver() (db/store-deliver.c) */
 	DB_PREPARED_DIRECTORY, /* the local directory's RCPT lookups */
+	DB_PREPARED_INDEXER,   /* the search indexer (db/indexer.c) */
 	DB_PREPARED_SETS
 };
 
