@@ -1009,3 +1009,53 @@ UNIT_TEST(search_lower_matches_managed_cluster)
 	buf_free(&all);
 	buf_free(&mine);
 }
+
+/* Migration 013 on a store that had texts pending (with their text, as
+ * before it) and texts filed: the pending ones stay pending, now without
+ * the text, and are filed from their blobs; the filed ones stay, their
+ * lower() being C.UTF-8's here. */
+UNIT_TEST(store_migration_013_upgrade)
+{
+	if (db() == NULL)
+		return;
+	int64_t a = make_account(0);
+	struct buf raw1, raw2;
+	struct store_incoming *in1 = new_incoming(&raw1), *in2 = new_incoming(&raw2);
+	struct store_target t1 = target(a, 0), t2 = target(a, 0);
+	CHECK_INT(store_deliver(db(), in1, &t1, 1, false), STORE_OK);
+	while (store_index_pending(db(), 1000, NULL) > 0)
+		;
+	CHECK_INT(store_deliver(db(), in2, &t2, 1, false), STORE_OK);
+	char id[24];
+	const char *undo =
+	    "ALTER TABLE search_pending ADD COLUMN body text NOT NULL DEFAULT 'old text';"
+	    "DELETE FROM schema_migrations WHERE version = 13";
+	PQclear(PQexec(db(), undo));
+	unsigned applied = 0;
+	char *error = NULL;
+	CHECK_INT(db_migrate(db(), &applied, &error), 0);
+	CHECK_INT(applied, 1);
+	free(error);
+	CHECK_INT(q_num("SELECT count(*) FROM information_schema.columns WHERE "
+	                "table_name = 'search_pending' AND column_name = 'body'",
+	                NULL, NULL),
+	          0);
+	int64_t m1 = q_num("SELECT message_id FROM mailbox_entries WHERE mailbox_id = "
+	                   "(SELECT id FROM mailboxes WHERE account_id = $1::bigint AND name = "
+	                   "'INBOX') ORDER BY uid LIMIT 1",
+	                   num(a, id), NULL);
+	CHECK_INT(q_num("SELECT count(*) FROM message_search WHERE message_id = $1::bigint",
+	                num(m1, id), NULL),
+	          1);
+	CHECK_INT(q_num("SELECT count(*) FROM search_pending", NULL, NULL), 1);
+	CHECK_INT(store_index_pending(db(), 1000, NULL), 1);
+	CHECK_INT(q_num("SELECT count(*) FROM message_search s JOIN mailbox_entries e ON "
+	                "e.message_id = s.message_id JOIN mailboxes b ON b.id = e.mailbox_id WHERE "
+	                "b.account_id = $1::bigint AND strpos(s.body, 'hello bob') > 0",
+	                num(a, id), NULL),
+	          2);
+	store_incoming_free(&in1);
+	store_incoming_free(&in2);
+	buf_free(&raw1);
+	buf_free(&raw2);
+}
