@@ -954,7 +954,7 @@ void mime_append_utf8_cut(struct buf *out, const char *in, size_t len, size_t ma
 	size_t start = out->len;
 	if (buf_append(out, in, len) < 0)
 		return;
-	for (size_t k = start; k < out->len; k++)
-		if (out->data[k] == '\0')
-			out->data[k] = ' ';
+	char *end = out->data + out->len;
+	for (char *p = out->data + start; (p = memchr(p, '\0', (size_t)(end - p))) != NULL;)
+		*p++ = ' ';
 }

@@ -11,23 +11,17 @@
 #include <wctype.h>
 
 /* Open addressing over the words seen so far, each kept as an offset and
- * length into the text; the table doubles at half full. */
+ * length into the text with its hash (compared before the bytes, and kept
+ * so that growing rehashes nothing); the table doubles at half full. */
 struct words_set {
 	struct words_slot {
 		size_t off, len; /* len 0: empty */
+		uint64_t hash;
 	} * slot;
 	size_t cap, used;
 };
 
-static uint64_t words_hash(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
-	return h;
-}
-
-static void words_grow(struct words_set *w, const char *s)
+static void words_grow(struct words_set *w)
 {
 	struct words_slot *old = w->slot;
 	size_t oldcap = w->cap;
@@ -36,7 +30,7 @@ static void words_grow(struct words_set *w, const char *s)
 	for (size_t i = 0; i < oldcap; i++) {
 		if (old[i].len == 0)
 			continue;
-		size_t k = words_hash(s + old[i].off, old[i].len) & (w->cap - 1);
+		size_t k = old[i].hash & (w->cap - 1);
 		while (w->slot[k].len != 0)
 			k = (k + 1) & (w->cap - 1);
 		w->slot[k] = old[i];
@@ -44,32 +38,57 @@ static void words_grow(struct words_set *w, const char *s)
 	free(old);
 }
 
-/* Adds s[off..off+len) unless present; true if it was new. */
-static bool words_add(struct words_set *w, const char *s, size_t off, size_t len)
+/* Most words are short: compared in place rather than through a call. */
+static inline bool words_equal(const char *a, const char *b, size_t len)
+{
+	if (len > 16)
+		return memcmp(a, b, len) == 0;
+	for (size_t i = 0; i < len; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+/* Adds s[off..off+len) (hash h) unless present; true if it was new. */
+static bool words_add(struct words_set *w, const char *s, size_t off, size_t len, uint64_t h)
 {
 	if (2 * (w->used + 1) > w->cap)
-		words_grow(w, s);
-	size_t k = words_hash(s + off, len) & (w->cap - 1);
+		words_grow(w);
+	size_t k = h & (w->cap - 1);
 	for (; w->slot[k].len != 0; k = (k + 1) & (w->cap - 1))
-		if (w->slot[k].len == len && memcmp(s + w->slot[k].off, s + off, len) == 0)
+		if (w->slot[k].hash == h && w->slot[k].len == len &&
+		    words_equal(s + w->slot[k].off, s + off, len))
 			return false;
-	w->slot[k] = (struct words_slot){off, len};
+	w->slot[k] = (struct words_slot){off, len, h};
 	w->used++;
 	return true;
 }
 
+/* search_word_separator() for every byte, looked up instead of tested. */
+static bool word_sep[256];
+static pthread_once_t word_sep_once = PTHREAD_ONCE_INIT;
+
+static void word_sep_init(void)
+{
+	for (int c = 0; c < 256; c++)
+		word_sep[c] = search_word_separator((unsigned char)c);
+}
+
 int search_words(const char *s, size_t n, struct buf *out)
 {
+	pthread_once(&word_sep_once, word_sep_init);
+	const unsigned char *u = (const unsigned char *)s;
 	struct words_set w = {0};
 	int ret = 0;
 	size_t i = 0, start = out->len;
 	while (i < n && ret == 0) {
-		while (i < n && search_word_separator((unsigned char)s[i]))
+		while (i < n && word_sep[u[i]])
 			i++;
 		size_t from = i;
-		while (i < n && !search_word_separator((unsigned char)s[i]))
-			i++;
-		if (i == from || !words_add(&w, s, from, i - from))
+		uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, as the word is read */
+		for (; i < n && !word_sep[u[i]]; i++)
+			h = (h ^ u[i]) * 0x100000001b3ull;
+		if (i == from || !words_add(&w, s, from, i - from, h ^ (h >> 29)))
 			continue;
 		if (buf_append_char(out, ' ') < 0 || buf_append(out, s + from, i - from) < 0)
 			ret = -1;
