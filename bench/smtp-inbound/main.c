@@ -356,7 +356,11 @@ static double store_rate(double *p50, double *p99)
 	if (B.account_ids == NULL)
 		load_account_ids(conns[0]);
 	/* As in `roost serve`: notifications sent in batches by one thread,
-	 * and deliveries that overlap sharing a transaction (store.h). */
+	 * and deliveries that overlap sharing a transaction (store.h), in as
+	 * many lanes as the server ($ROOST_BENCH_LANES, as run.py gives it). */
+	const char *lanes = getenv("ROOST_BENCH_LANES");
+	if (lanes != NULL && *lanes != '\0')
+		store_deliver_set_lanes((unsigned)strtoul(lanes, NULL, 10));
 	struct db_pool *pool = NULL;
 	char *err = NULL;
 	if (db_pool_create(B.conninfo, 2, &pool, &err) < 0 || notify_batch_start(pool, &err) < 0) {

@@ -39,12 +39,16 @@ def main():
     data = os.path.join(base, "data")
     conf = os.path.join(base, "roost.conf")
     port = free_port()
+    # $ROOST_BENCH_LANES sets [database] delivery_lanes (default: Roost's).
+    lanes = os.environ.get("ROOST_BENCH_LANES")
+    lanes = "delivery_lanes = %s\n" % lanes if lanes else ""
     with open(conf, "w") as f:
         f.write("[server]\nhostname = bench.example\ndata_dir = %s\nlog_level = warn\n"
-                "[database]\npool_size = 40\n"
+                "[database]\npool_size = 40\n%s"
                 "[listen]\nsmtp = 127.0.0.1:%d\nsubmission =\nsubmissions =\nimap =\nimaps =\n"
                 "pop3 =\npop3s =\nhttps =\nhttp =\n"
-                "[limits]\nconnections_per_ip = 1000\n" % (data, port))
+                "[limits]\nconnections_per_ip = 1000\n"
+                % (data, lanes, port))
     log = open(os.path.join(base, "serve.log"), "wb")
     proc = subprocess.Popen([roost, "serve", "-c", conf], stdout=log, stderr=subprocess.STDOUT)
     try:
