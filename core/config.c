@@ -45,7 +45,7 @@ static const struct config_setting config_table[CFG__COUNT] = {
         {"database", "pool_size", CONFIG_UINT, "20", 1, 500, NULL,
          "Database connections shared by all sessions (each borrows one per unit of work)."},
     [CFG_DATABASE_DELIVERY_LANES] =
-        {"database", "delivery_lanes", CONFIG_UINT, "2", 0, 64, NULL,
+        {"database", "delivery_lanes", CONFIG_UINT, "4", 0, 64, NULL,
          "Deliveries that arrive while others are being stored share their transaction: at most "
          "this many such shared transactions run at once, each holding the deliveries that "
          "queued meanwhile (up to 64). 0: every delivery commits alone."},

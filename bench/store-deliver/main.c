@@ -16,7 +16,7 @@
  * As in `roost serve`, the workers keep their connections for the whole
  * run, notifications go to the sender thread, and concurrent deliveries
  * share transactions ($ROOST_BENCH_LANES sets [database] delivery_lanes,
- * default 2; 0 stores each alone). Raw and store slices alternate, each
+ * default 4; 0 stores each alone). Raw and store slices alternate, each
  * starting with the search indexer idle. With $ROOST_BENCH_CPUACCT
  * (../common/cpuacct.h) it also prints CPU time per message. */
 #include "../common/cpuacct.h"
@@ -500,8 +500,8 @@ int main(int argc, char **argv)
 	const char *how = getenv("ROOST_BENCH_NOTIFY");
 	if ((how == NULL || strcmp(how, "inline") != 0) && notify_batch_start(pool, &perr) < 0)
 		fatal("event=bench_notify_failed error=%s", perr);
-	/* ROOST_BENCH_LANES: [database] delivery_lanes (store.h), default 2. */
-	uint64_t lanes = 2;
+	/* ROOST_BENCH_LANES: [database] delivery_lanes (store.h), default 4. */
+	uint64_t lanes = 4;
 	const char *lanes_env = getenv("ROOST_BENCH_LANES");
 	if (lanes_env != NULL && str_to_u64(lanes_env, 64, &lanes) < 0)
 		fatal("event=bench_bad_lanes value=%s", lanes_env);
