@@ -945,12 +945,7 @@ void mime_fold_preview(const char *in, size_t len, size_t max_chars, struct buf 
 
 void mime_append_utf8_cut(struct buf *out, const char *in, size_t len, size_t max)
 {
-	if (len > max) {
-		len = max;
-		/* Back up to the start of a character. */
-		while (len > 0 && ((unsigned char)in[len] & 0xc0) == 0x80)
-			len--;
-	}
+	len = utf8_cut(in, len, max);
 	size_t start = out->len;
 	if (buf_append(out, in, len) < 0)
 		return;

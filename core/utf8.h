@@ -20,6 +20,10 @@ size_t utf8_seq_len(const unsigned char *s, size_t len);
 /* How many bytes from s on are ASCII (checked eight at a time). */
 size_t utf8_ascii_span(const unsigned char *s, size_t len);
 
+/* The length of s[0..len) cut to at most max bytes, backed up to the
+ * start of a character (a UTF-8 continuation byte never begins the rest). */
+size_t utf8_cut(const char *s, size_t len, size_t max);
+
 /* Writes code point cp (at most U+10FFFF, not a surrogate) to out as
  * UTF-8; returns the bytes written (1 to 4). */
 size_t utf8_encode(uint32_t cp, char out[4]);

@@ -6,6 +6,7 @@
 #include "prepared.h"
 #include "search-words.h"
 #include "store-private.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -72,18 +73,9 @@ static const struct {
 static const char *ix_prepared(PGconn *conn, int i)
 {
 	unsigned *bits = db_prepared_bits(conn, DB_PREPARED_INDEXER);
-	if (bits == NULL)
+	if (bits == NULL ||
+	    !db_prepare_once(conn, bits, (unsigned)i, ix_stmts[i].name, ix_stmts[i].sql, 0))
 		return NULL;
-	if ((*bits & (1u << i)) == 0) {
-		PGresult *r = PQprepare(conn, ix_stmts[i].name, ix_stmts[i].sql, 0, NULL);
-		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
-		          (state != NULL && strcmp(state, "42P05") == 0); /* already there */
-		PQclear(r);
-		if (!ok)
-			return NULL;
-		*bits |= 1u << i;
-	}
 	return ix_stmts[i].name;
 }
 
@@ -124,19 +116,15 @@ static void index_row_fill(struct index_row *row, const struct mime_message *m, 
 	struct buf tmp;
 	buf_init(&tmp, BUF_NO_LIMIT);
 	const char *text = store_utf8_clean(m->search_text, &tmp);
-	size_t len = strlen(text);
-	if (len > INDEXER_TEXT_MAX) {
-		len = INDEXER_TEXT_MAX;
-		while (len > 0 && ((unsigned char)text[len] & 0xc0) == 0x80)
-			len--;
-	}
+	size_t len = utf8_cut(text, strlen(text), INDEXER_TEXT_MAX);
 	(void)search_lower(text, len, &row->body);
 	(void)search_words(buf_cstr(&row->body), row->body.len, &row->words);
 	(void)search_lower(headers, strlen(headers), &row->headers);
 	buf_free(&tmp);
 }
 
-/* Parses message id's blob into a new row; false if the message is gone. */
+/* Parses message id's blob into a new row of r (none if the message is
+ * gone meanwhile); -1 if the database failed. */
 static int index_prepare(PGconn *conn, const char *id, const struct mime_limits *limits,
                          struct index_rows *r)
 {

@@ -43,3 +43,18 @@ unsigned *db_prepared_bits(PGconn *conn, enum db_prepared_set set)
 		p = PQinstanceData(conn, prepared_event);
 	return p != NULL ? &p->bits[set] : NULL;
 }
+
+bool db_prepare_once(PGconn *conn, unsigned *bits, unsigned i, const char *name, const char *sql,
+                     int nparams)
+{
+	if (*bits & (1u << i))
+		return true;
+	PGresult *res = PQprepare(conn, name, sql, nparams, NULL);
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	bool ok =
+	    PQresultStatus(res) == PGRES_COMMAND_OK || (st != NULL && strcmp(st, "42P05") == 0);
+	PQclear(res);
+	if (ok)
+		*bits |= 1u << i;
+	return ok;
+}

@@ -8,6 +8,7 @@
 #define ROOST_DB_PREPARED_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 enum db_prepared_set {
 	DB_PREPARED_STORE,     /* store_deliver() (db/store-deliver.c) */
@@ -20,5 +21,12 @@ enum db_prepared_set {
  * first; valid as long as conn. NULL if the event procedure cannot be
  * registered: then prepare nothing and send statement texts. */
 unsigned *db_prepared_bits(PGconn *conn, enum db_prepared_set set);
+
+/* Prepares statement i of a set (name, sql, nparams typed by the SQL's
+ * casts) on conn unless bits says it is; 42P05 (prepared already: our
+ * memory of it was lost, not the server's) counts as done. Outside
+ * pipeline mode. False if it could not be prepared. */
+bool db_prepare_once(PGconn *conn, unsigned *bits, unsigned i, const char *name, const char *sql,
+                     int nparams);
 
 #endif

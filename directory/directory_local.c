@@ -113,21 +113,6 @@ static bool local_sqlstate_is(const PGresult *res, const char *state)
 	return st != NULL && strcmp(st, state) == 0;
 }
 
-/* Prepares statement i on conn unless done; false if that failed. */
-static bool local_prepare(PGconn *conn, unsigned *prepared, enum local_stmt i)
-{
-	if (*prepared & (1u << i))
-		return true;
-	PGresult *res =
-	    PQprepare(conn, local_stmts[i].name, local_stmts[i].sql, local_stmts[i].nparams, NULL);
-	/* 42P05: prepared already (our memory of it was lost, not the server's). */
-	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || local_sqlstate_is(res, "42P05");
-	PQclear(res);
-	if (ok)
-		*prepared |= 1u << i;
-	return ok;
-}
-
 /* Runs statement i, prepared. A statement the server no longer knows (26000,
  * e.g. after DISCARD ALL) is prepared again once. Any other failure is
  * repeated as plain text through local_exec(), which logs it and keeps its
@@ -137,8 +122,10 @@ static PGresult *local_exec_stmt(PGconn *conn, enum local_stmt i, const char *co
                                  const char *what, char *error_r)
 {
 	unsigned *prepared = db_prepared_bits(conn, DB_PREPARED_DIRECTORY);
-	for (int attempt = 0; prepared != NULL && attempt < 2 && local_prepare(conn, prepared, i);
-	     attempt++) {
+	for (int attempt = 0; prepared != NULL && attempt < 2; attempt++) {
+		if (!db_prepare_once(conn, prepared, i, local_stmts[i].name, local_stmts[i].sql,
+		                     local_stmts[i].nparams))
+			break;
 		PGresult *res = PQexecPrepared(conn, local_stmts[i].name, local_stmts[i].nparams,
 		                               params, NULL, NULL, 0);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK)

@@ -141,8 +141,8 @@ UNIT_TEST(search_translate_table)
  * (parameters from $4) in the words. */
 #define SQL_BODY_IF(cond)                                                                          \
 	"(EXISTS (SELECT 1 FROM message_search s WHERE s.message_id = e.message_id AND (" cond ")" \
-	                                                                                       ")" \
-	                                                                                       ")"
+	")"                                                                                        \
+	")"
 #define SQL_TEXT_IF(cond)                                                                          \
 	"(EXISTS (SELECT 1 FROM message_search s WHERE s.message_id = e.message_id AND (" cond     \
 	" OR s.headers LIKE $3::text)))"
