@@ -4,6 +4,7 @@
 
 #include "buf.h"
 #include "dkim-key.h"
+#include "dns-records.h"
 #include "pool.h"
 #include "queue.h"
 #include "strnum.h"
@@ -105,30 +106,35 @@ static void cli_txt_strings(const char *text, struct buf *out)
 	}
 }
 
+/* Zone-file lines, a TXT record's text in quoted strings of at most 255
+ * bytes each. */
 static void cli_domain_records(const struct config *cfg, const struct queue_dkim_key *k)
 {
-	const char *host = config_str(cfg, CFG_SERVER_HOSTNAME);
-	struct buf txt, dkim;
+	struct dns_dkim dkim = {k->selector, k->algorithm, k->public_b64};
+	struct dns_record recs[DNS_RECORDS_MAX];
+	size_t n = dns_records(k->domain, config_str(cfg, CFG_SERVER_HOSTNAME), &dkim, recs);
+	struct buf txt;
 	buf_init(&txt, BUF_NO_LIMIT);
-	buf_init(&dkim, BUF_NO_LIMIT);
-	dkim_key_txt(k->algorithm, k->public_b64, &dkim);
-	cli_txt_strings(buf_cstr(&dkim), &txt);
 	printf("; DNS records to publish for %s\n", k->domain);
-	printf("%s.\tIN\tMX\t10 %s.\n", k->domain, host);
-	printf("%s.\tIN\tTXT\t\"v=spf1 mx -all\"\n", k->domain);
-	printf("%s._domainkey.%s.\tIN\tTXT\t%s\n", k->selector, k->domain, buf_cstr(&txt));
-	printf("_dmarc.%s.\tIN\tTXT\t\"v=DMARC1; p=quarantine; rua=mailto:postmaster@%s\"\n",
-	       k->domain, k->domain);
+	for (size_t i = 0; i < n; i++) {
+		buf_reset(&txt);
+		if (recs[i].kind != DNS_RECORD_MX)
+			cli_txt_strings(buf_cstr(&recs[i].value), &txt);
+		else
+			buf_append_str(&txt, buf_cstr(&recs[i].value));
+		printf("%s\tIN\t%s\t%s\n", buf_cstr(&recs[i].name), recs[i].type, buf_cstr(&txt));
+	}
 	buf_free(&txt);
-	buf_free(&dkim);
+	dns_records_free(recs, n);
 }
 
 int cli_domain_dns(const struct cli_args *args, const char *verb)
 {
 	(void)verb;
 	struct cli_db db;
-	if (cli_db_open(args, &db) < 0)
-		return 1;
+	int open_status = cli_db_open(args, &db);
+	if (open_status != 0)
+		return open_status;
 	const char *alg = cli_opt(args, "new-dkim-key");
 	if (alg != NULL && !dkim_key_algorithm_valid(alg)) {
 		cli_error("--new-dkim-key: rsa-sha256 or ed25519-sha256");

@@ -1,6 +1,8 @@
 /* wa-domains.c - /api/v1/domains and /api/v1/aliases. */
 #include "webadmin-private.h"
 
+#include "../db/queue.h"
+#include "dns-records.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -101,16 +103,8 @@ int wa_domains_remove(struct http_request *req, struct http_response *resp, void
 	return wa_json(resp, 200, json_pack("{s:s}", "removed", name));
 }
 
-static json_t *wa_dns_record(const char *name, const char *type, const char *value,
-                             const char *purpose)
-{
-	return json_pack("{s:s, s:s, s:s, s:s}", "name", name, "type", type, "value", value,
-	                 "purpose", purpose);
-}
-
-/* The records to publish for a domain: MX to this server, SPF allowing
- * it, a DMARC policy to start with, and the DKIM key (made on first
- * request) when this build has the outbound queue's key store. */
+/* The records to publish for a domain (core/dns-records.h), with its DKIM
+ * key, which is made on first request. */
 int wa_domains_dns(struct http_request *req, struct http_response *resp, void *ctx)
 {
 	struct webadmin *wa = ctx;
@@ -126,32 +120,34 @@ int wa_domains_dns(struct http_request *req, struct http_response *resp, void *c
 		wa_dir_error(resp, e, err, "name");
 		return 0;
 	}
-	char dom[ADDRESS_DOMAIN_MAX + 2], mx[300], dmarc_name[ADDRESS_DOMAIN_MAX + 10];
-	char dmarc[ADDRESS_DOMAIN_MAX + 64];
-	address_normalize_domain(name, dom, sizeof(dom) - 1);
-	snprintf(mx, sizeof(mx), "10 %s.", wa->hostname);
-	snprintf(dmarc_name, sizeof(dmarc_name), "_dmarc.%s.", dom);
-	snprintf(dmarc, sizeof(dmarc), "v=DMARC1; p=none; rua=mailto:postmaster@%s", dom);
-	size_t len = strlen(dom);
-	dom[len] = '.';
-	dom[len + 1] = '\0';
-	json_t *recs = json_array();
-	json_array_append_new(recs, wa_dns_record(dom, "MX", mx, "mail for the domain comes here"));
-	json_array_append_new(recs, wa_dns_record(dom, "TXT", "v=spf1 mx -all",
-	                                          "SPF: only the domain's MX sends its mail"));
-	json_array_append_new(
-	    recs, wa_dns_record(dmarc_name, "TXT", dmarc, "DMARC: report, do not reject yet"));
-	dom[len] = '\0';
-#ifdef WA_HAVE_DKIM
-	json_t *dkim = NULL;
-	if (wa_dkim_record(wa, dom, &dkim) < 0) {
-		json_decref(recs);
+	char dom[ADDRESS_DOMAIN_MAX + 1];
+	address_normalize_domain(name, dom, sizeof(dom));
+	PGconn *conn = db_pool_borrow(wa->pool, WA_BORROW_MS);
+	if (conn == NULL)
 		return -1;
+	struct queue_dkim_key k;
+	memset(&k, 0, sizeof(k));
+	int got = queue_dkim_key_get(conn, dom, true, &k);
+	db_pool_return(wa->pool, &conn);
+	if (got < 0)
+		return -1;
+	struct dns_dkim dkim = {k.selector, k.algorithm, k.public_b64};
+	struct dns_record recs[DNS_RECORDS_MAX];
+	size_t n = dns_records(dom, wa->hostname, got > 0 ? &dkim : NULL, recs);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "name", buf_cstr(&recs[i].name),
+		                      "type", recs[i].type, "value", buf_cstr(&recs[i].value),
+		                      "purpose", recs[i].purpose);
+		if (recs[i].kind == DNS_RECORD_DKIM) {
+			json_object_set_new(r, "selector", json_string(k.selector));
+			json_object_set_new(r, "algorithm", json_string(k.algorithm));
+		}
+		json_array_append_new(arr, r);
 	}
-	if (dkim != NULL)
-		json_array_append_new(recs, dkim);
-#endif
-	return wa_json(resp, 200, json_pack("{s:s, s:o}", "domain", dom, "records", recs));
+	dns_records_free(recs, n);
+	queue_dkim_key_free(&k);
+	return wa_json(resp, 200, json_pack("{s:s, s:o}", "domain", dom, "records", arr));
 }
 
 /* ---- aliases and distribution lists ---- */

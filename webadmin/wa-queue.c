@@ -1,9 +1,9 @@
-/* wa-queue.c - /api/v1/queue (list, retry, delete) over db/queue.h, and the
- * DKIM part of a domain's DNS records. */
+/* wa-queue.c - /api/v1/queue (list, retry, delete) over db/queue.h, and a
+ * domain's new DKIM key. */
 #include "webadmin-private.h"
 
-#ifdef WA_HAVE_QUEUE
 #include "../db/queue.h"
+#include "dkim-key.h"
 #include "log.h"
 #include "strnum.h"
 
@@ -91,35 +91,6 @@ int wa_queue_delete(struct http_request *req, struct http_response *resp, void *
 	return wa_queue_act(req, resp, ctx, queue_remove, "delete");
 }
 
-#ifdef WA_HAVE_DKIM
-#include "dkim-key.h"
-
-int wa_dkim_record(struct webadmin *wa, const char *domain, json_t **record_r)
-{
-	PGconn *conn = db_pool_borrow(wa->pool, WA_BORROW_MS);
-	if (conn == NULL)
-		return -1;
-	struct queue_dkim_key k;
-	memset(&k, 0, sizeof(k));
-	int r = queue_dkim_key_get(conn, domain, true, &k);
-	db_pool_return(wa->pool, &conn);
-	if (r <= 0)
-		return r;
-	struct buf txt, name;
-	buf_init(&txt, BUF_NO_LIMIT);
-	buf_init(&name, BUF_NO_LIMIT);
-	dkim_key_txt(k.algorithm, k.public_b64, &txt);
-	buf_printf(&name, "%s._domainkey.%s.", k.selector, k.domain);
-	*record_r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", buf_cstr(&name), "type",
-	                      "TXT", "value", buf_cstr(&txt), "purpose",
-	                      "DKIM: the public key that verifies the domain's signatures",
-	                      "selector", k.selector, "algorithm", k.algorithm);
-	buf_free(&txt);
-	buf_free(&name);
-	queue_dkim_key_free(&k);
-	return 1;
-}
-
 int wa_domains_dkim_new(struct http_request *req, struct http_response *resp, void *ctx)
 {
 	struct webadmin *wa = ctx;
@@ -161,5 +132,3 @@ out:
 	json_decref(o);
 	return r;
 }
-#endif
-#endif

@@ -88,12 +88,7 @@ int wa_status(struct http_request *req, struct http_response *resp, void *ctx)
 	        (json_int_t)(time(NULL) - wa->started), "connections", wa_connections(),
 	        "connections_accepted", (json_int_t)st.accepted, "connections_open",
 	        (json_int_t)st.open, "messages_24h", "received", (json_int_t)f.received_24h, "sent",
-	        (json_int_t)f.sent_24h, "queue_length", (json_int_t)f.queue, "queue_available",
-#ifdef WA_HAVE_QUEUE
-	        1,
-#else
-	        0,
-#endif
+	        (json_int_t)f.sent_24h, "queue_length", (json_int_t)f.queue, "queue_available", 1,
 	        "storage", "used_bytes", (json_int_t)f.storage, "top_accounts", top, "accounts",
 	        (json_int_t)f.accounts, "domains", (json_int_t)f.domains));
 }

@@ -10,15 +10,6 @@
 #include <stdint.h>
 #include <time.h>
 
-/* The outbound queue joins the admin API once db/queue.h exists. */
-#if __has_include("../db/queue.h")
-#define WA_HAVE_QUEUE 1
-#endif
-/* So do the DKIM keys it keeps (core/dkim-key.h renders their record). */
-#if defined(WA_HAVE_QUEUE) && __has_include("../core/dkim-key.h")
-#define WA_HAVE_DKIM 1
-#endif
-
 /* Route flags read by webadmin_guard(). A row without any is public. */
 #define WA_USER        HTTP_ROUTE_APP(0) /* any signed-in account */
 #define WA_ADMIN       HTTP_ROUTE_APP(1) /* an administrator */
@@ -135,15 +126,8 @@ http_handler_fn wa_accounts_list, wa_accounts_add, wa_accounts_get, wa_accounts_
 http_handler_fn wa_aliases_list, wa_aliases_add, wa_aliases_remove, wa_aliases_remove_target;
 http_handler_fn wa_status, wa_stats_hourly, wa_metrics;
 http_handler_fn wa_ldap_get, wa_ldap_set, wa_ldap_test, wa_ldap_sync;
-#ifdef WA_HAVE_QUEUE
 http_handler_fn wa_queue_list, wa_queue_retry, wa_queue_delete;
-#endif
-#ifdef WA_HAVE_DKIM
 http_handler_fn wa_domains_dkim_new;
-/* wa-queue.c: the domain's DKIM TXT record (a key is made if it has none):
- * 1 with *record_r, 0 not a local domain, -1 database failure. */
-int wa_dkim_record(struct webadmin *wa, const char *domain, json_t **record_r);
-#endif
 
 /* wa-session.c: the session token of a Cookie header value (may be NULL),
  * if one is there and well-formed (64 hex digits). */

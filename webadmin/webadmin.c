@@ -31,9 +31,7 @@ static const struct http_route wa_route_table[] = {
     {R_POST, "/api/v1/domains", wa_domains_add, WA_ADMIN},
     {R_DELETE, "/api/v1/domains/{name}", wa_domains_remove, WA_ADMIN},
     {R_GET, "/api/v1/domains/{name}/dns", wa_domains_dns, WA_ADMIN | HTTP_ROUTE_NO_BODY},
-#ifdef WA_HAVE_DKIM
     {R_POST, "/api/v1/domains/{name}/dkim", wa_domains_dkim_new, WA_ADMIN},
-#endif
     {R_GET, "/api/v1/accounts", wa_accounts_list, WA_ADMIN | HTTP_ROUTE_NO_BODY},
     {R_POST, "/api/v1/accounts", wa_accounts_add, WA_ADMIN},
     {R_GET, "/api/v1/accounts/{address}", wa_accounts_get, WA_ADMIN | HTTP_ROUTE_NO_BODY},
@@ -43,11 +41,9 @@ static const struct http_route wa_route_table[] = {
     {R_POST, "/api/v1/aliases", wa_aliases_add, WA_ADMIN},
     {R_DELETE, "/api/v1/aliases/{address}", wa_aliases_remove, WA_ADMIN},
     {R_DELETE, "/api/v1/aliases/{address}/targets/{target}", wa_aliases_remove_target, WA_ADMIN},
-#ifdef WA_HAVE_QUEUE
     {R_GET, "/api/v1/queue", wa_queue_list, WA_ADMIN | HTTP_ROUTE_NO_BODY},
     {R_POST, "/api/v1/queue/{id}/retry", wa_queue_retry, WA_ADMIN},
     {R_DELETE, "/api/v1/queue/{id}", wa_queue_delete, WA_ADMIN},
-#endif
     {R_GET, "/api/v1/ldap", wa_ldap_get, WA_ADMIN | HTTP_ROUTE_NO_BODY},
     {R_PUT, "/api/v1/ldap", wa_ldap_set, WA_ADMIN},
     {R_POST, "/api/v1/ldap", wa_ldap_set, WA_ADMIN},

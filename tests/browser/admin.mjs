@@ -48,6 +48,11 @@ await test('add a domain and see its DNS records', async () => {
   const zone = await page.locator('textarea.zone').inputValue();
   expect(zone.includes(`${DOMAIN}. IN MX 10 `), 'MX record in zone: ' + zone);
   expect(zone.includes('v=spf1'), 'SPF record');
+  const dkim = zone.split('\n').find((l) => l.includes('._domainkey.'));
+  const strings = (dkim || '').match(/"[^"]*"/g) || [];
+  expect(strings.length >= 2 && strings.every((s) => s.length - 2 <= 255),
+    'DKIM record in strings of at most 255 bytes: ' + dkim);
+  expect(zone.includes(`_dmarc.${DOMAIN}. IN TXT "v=DMARC1; p=none;`), 'DMARC record');
   await shot('domains-dns');
   await page.getByRole('button', { name: 'Add domain' }).click(); // again: exists
   await page.getByLabel('Domain name').fill(DOMAIN);

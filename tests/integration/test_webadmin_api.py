@@ -278,9 +278,16 @@ def test_domains_add_dns_and_remove_with_confirmation(admin):
     assert st == 400 and body["field"] == "name"
     st, dns = admin.call("GET", "/api/v1/domains/%s/dns" % name.lower())
     assert st == 200
-    types = {(r["type"], r["value"].split(";")[0].split(" ")[0]) for r in dns["records"]}
-    assert ("MX", "10") in types and ("TXT", "v=spf1") in types
-    assert ("TXT", "v=DMARC1") in types
+    # The same records as `roost domain dns` prints, in the same order.
+    recs = [(r["name"], r["type"], r["value"]) for r in dns["records"]]
+    dom = name.lower()
+    assert recs[0] == (dom + ".", "MX", "10 mail.test.example.")
+    assert recs[1] == (dom + ".", "TXT", "v=spf1 mx -all")
+    dkim = dns["records"][2]
+    assert dkim["name"] == "%s._domainkey.%s." % (dkim["selector"], dom)
+    assert dkim["algorithm"] == "rsa-sha256" and dkim["value"].startswith("v=DKIM1; k=rsa; p=")
+    assert recs[3] == ("_dmarc.%s." % dom, "TXT", "v=DMARC1; p=none; rua=mailto:postmaster@" + dom)
+    assert len(recs) == 4
     assert admin.call("GET", "/api/v1/domains/unknown-%s.example/dns" % uid())[0] == 404
     addr = "a@" + name.lower()
     assert admin.call("POST", "/api/v1/accounts", {"address": addr, "password": "p1"})[0] == 201

@@ -362,7 +362,9 @@ function copyButton(text) {
 async function showDns(name, into) {
   const r = await api('GET', '/api/v1/domains/' + encodeURIComponent(name) + '/dns');
   if (r.status !== 200) { into.replaceChildren(h('p', { class: 'error', text: r.data.error })); return; }
-  const zone = r.data.records.map((x) => x.name + ' IN ' + x.type + ' ' + (x.type === 'TXT' ? '"' + x.value + '"' : x.value)).join('\n');
+  // A zone file's TXT strings hold at most 255 bytes each (an RSA key's record is longer).
+  const txt = (v) => (v.match(/[\s\S]{1,255}/g) || ['']).map((s) => '"' + s + '"').join(' ');
+  const zone = r.data.records.map((x) => x.name + ' IN ' + x.type + ' ' + (x.type === 'TXT' ? txt(x.value) : x.value)).join('\n');
   into.replaceChildren(h('h3', { text: 'DNS records for ' + name }),
     h('p', { class: 'hint', text: 'Publish these at your DNS provider.' }),
     table([{ label: 'Name', cell: (x) => h('code', { text: x.name }) }, { label: 'Type', cell: (x) => x.type },
