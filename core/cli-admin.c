@@ -24,15 +24,17 @@ struct cli_dir {
 	struct directory *dir;
 };
 
+/* 0, or the exit status (cli_db_open()). */
 static int cli_dir_open(const struct cli_args *args, struct cli_dir *d)
 {
 	const char *err;
-	if (cli_db_open(args, &d->db) < 0)
-		return -1;
+	int status = cli_db_open(args, &d->db);
+	if (status != 0)
+		return status;
 	if (directory_open(d->db.pool, "local", &d->dir, &err) < 0) {
 		cli_error("%s", err);
 		cli_db_close(&d->db);
-		return -1;
+		return 1;
 	}
 	return 0;
 }
@@ -61,8 +63,9 @@ static int cli_domain_list(struct directory *dir)
 int cli_domain(const struct cli_args *args, const char *verb)
 {
 	struct cli_dir d;
-	if (cli_dir_open(args, &d) < 0)
-		return 1;
+	int open_status = cli_dir_open(args, &d);
+	if (open_status != 0)
+		return open_status;
 	char err[DIR_ERROR_SIZE] = "";
 	int status;
 	if (strcmp(verb, "list") == 0) {
@@ -153,8 +156,9 @@ static int cli_user_passwd(struct directory *dir, const char *address)
 int cli_user(const struct cli_args *args, const char *verb)
 {
 	struct cli_dir d;
-	if (cli_dir_open(args, &d) < 0)
-		return 1;
+	int open_status = cli_dir_open(args, &d);
+	if (open_status != 0)
+		return open_status;
 	char err[DIR_ERROR_SIZE] = "";
 	int status;
 	if (strcmp(verb, "list") == 0) {
@@ -193,8 +197,9 @@ static int cli_alias_list(struct directory *dir, const char *domain)
 int cli_alias(const struct cli_args *args, const char *verb)
 {
 	struct cli_dir d;
-	if (cli_dir_open(args, &d) < 0)
-		return 1;
+	int open_status = cli_dir_open(args, &d);
+	if (open_status != 0)
+		return open_status;
 	char err[DIR_ERROR_SIZE] = "";
 	int status;
 	if (strcmp(verb, "list") == 0) {
@@ -219,8 +224,9 @@ int cli_alias(const struct cli_args *args, const char *verb)
 int cli_admin(const struct cli_args *args, const char *verb)
 {
 	struct cli_dir d;
-	if (cli_dir_open(args, &d) < 0)
-		return 1;
+	int open_status = cli_dir_open(args, &d);
+	if (open_status != 0)
+		return open_status;
 	char err[DIR_ERROR_SIZE] = "";
 	bool grant = strcmp(verb, "add") == 0;
 	int status =

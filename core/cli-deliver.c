@@ -128,7 +128,7 @@ static int deliver_store(struct cli_db *db, struct store_incoming *in, struct st
 int cli_deliver(const struct cli_args *args)
 {
 	struct cli_db db;
-	if (cli_db_open(args, &db) < 0)
+	if (cli_db_open(args, &db) != 0)
 		return EX_TEMPFAIL;
 	struct directory *dir = NULL;
 	const char *derr;

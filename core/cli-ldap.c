@@ -137,8 +137,9 @@ int cli_ldap(const struct cli_args *args, const char *verb)
 	struct cli_db db;
 	struct directory *dir = NULL;
 	const char *derr;
-	if (cli_db_open(args, &db) < 0)
-		return 1;
+	int open_status = cli_db_open(args, &db);
+	if (open_status != 0)
+		return open_status;
 	if (directory_open(db.pool, "local", &dir, &derr) < 0) {
 		cli_error("%s", derr);
 		cli_db_close(&db);

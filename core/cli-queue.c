@@ -80,8 +80,9 @@ static int cli_queue_one(PGconn *conn, const char *verb, const char *arg)
 int cli_queue(const struct cli_args *args, const char *verb)
 {
 	struct cli_db db;
-	if (cli_db_open(args, &db) < 0)
-		return 1;
+	int open_status = cli_db_open(args, &db);
+	if (open_status != 0)
+		return open_status;
 	PGconn *conn = db_pool_borrow(db.pool, CLI_QUEUE_BORROW_MS);
 	int status = 75;
 	if (conn == NULL)

@@ -52,11 +52,14 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #define CLI_POOL_SIZE 2
 #define CLI_BORROW_MS 10000
 
+/* 0, or the exit status: 1 the managed cluster would not start (its
+ * message says why), EX_TEMPFAIL the database could not be reached. */
 static int cli_db_connect(struct cli_db *db, unsigned pool_size)
 {
 	const char *dsn = config_str(db->cfg, CFG_DATABASE_DSN);
@@ -72,29 +75,30 @@ static int cli_db_connect(struct cli_db *db, unsigned pool_size)
 		if (pgmanaged_start(&opts, &db->pg, &err) < 0) {
 			cli_error("managed PostgreSQL: %s", err);
 			free(err);
-			return -1;
+			return 1;
 		}
 		dsn = pgmanaged_conninfo(db->pg);
 	}
 	if (db_pool_create(dsn, pool_size, &db->pool, &err) < 0) {
 		cli_error("database: %s", err);
 		free(err);
-		return -1;
+		return EX_TEMPFAIL;
 	}
 	return 0;
 }
 
+/* 0, or the exit status: 1 a migration failed, EX_TEMPFAIL no connection. */
 static int cli_db_migrate(struct cli_db *db, bool verbose)
 {
 	PGconn *conn = db_pool_borrow(db->pool, CLI_BORROW_MS);
 	if (conn == NULL) {
 		cli_error("database: no connection");
-		return -1;
+		return EX_TEMPFAIL;
 	}
 	unsigned applied = 0;
 	char *err = NULL;
-	int r = db_migrate(conn, &applied, &err);
-	if (r < 0) {
+	int r = db_migrate(conn, &applied, &err) < 0 ? 1 : 0;
+	if (r != 0) {
 		cli_error("migration failed: %s", err);
 		free(err);
 	} else if (verbose) {
@@ -112,15 +116,16 @@ static int cli_db_open_sized(const struct cli_args *args, struct cli_db *db, uns
 {
 	memset(db, 0, sizeof(*db));
 	if (cli_load_config(args, &db->cfg) < 0)
-		return -1;
+		return 1;
 	if (pool_size == 0)
 		pool_size = (unsigned)config_uint(db->cfg, CFG_DATABASE_POOL_SIZE);
 	db->data_dir = config_data_dir(db->cfg);
-	if (cli_db_connect(db, pool_size) < 0 || cli_db_migrate(db, verbose_migrate) < 0) {
+	int status = cli_db_connect(db, pool_size);
+	if (status == 0)
+		status = cli_db_migrate(db, verbose_migrate);
+	if (status != 0)
 		cli_db_close(db);
-		return -1;
-	}
-	return 0;
+	return status;
 }
 
 int cli_db_open(const struct cli_args *args, struct cli_db *db)
@@ -140,10 +145,10 @@ void cli_db_close(struct cli_db *db)
 int cli_migrate(const struct cli_args *args)
 {
 	struct cli_db db;
-	if (cli_db_open_sized(args, &db, CLI_POOL_SIZE, true) < 0)
-		return 1;
-	cli_db_close(&db);
-	return 0;
+	int status = cli_db_open_sized(args, &db, CLI_POOL_SIZE, true);
+	if (status == 0)
+		cli_db_close(&db);
+	return status;
 }
 
 /* ---- serve ---- */
@@ -256,7 +261,7 @@ static int serve_ensure_data_dir(const struct serve_ctx *s)
 
 static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 {
-	if (cli_db_open_sized(args, &s->db, 0, false) < 0)
+	if (cli_db_open_sized(args, &s->db, 0, false) != 0)
 		return -1;
 	/* From here on the config is the process-wide current one (reloads
 	 * replace it); it is never freed while the server runs. */

@@ -43,8 +43,10 @@ int cli_main(int argc, char **argv);
 /* Loads the config named by args (or the default search) and applies
  * log_level. On failure prints the error and returns -1. */
 int cli_load_config(const struct cli_args *args, struct config **cfg_r);
-/* Loads config, starts/attaches the database, migrates. -1 with the reason
- * printed. */
+/* Loads config, starts/attaches the database, migrates. 0, or with the
+ * reason printed the exit status: 1 (bad config, the managed cluster would
+ * not start, a migration failed) or EX_TEMPFAIL (75: the database could
+ * not be reached; try again). */
 int cli_db_open(const struct cli_args *args, struct cli_db *db);
 void cli_db_close(struct cli_db *db);
 /* Prints "roost: <msg>" to stderr. */

@@ -2,9 +2,13 @@
 against the shared server's managed PostgreSQL cluster."""
 import os
 import re
+import socket
+import subprocess
 import uuid
 
 import pytest
+
+from conftest import ROOST_BIN
 
 
 def uniq(prefix="d"):
@@ -188,3 +192,24 @@ def test_cli_while_server_runs_keeps_its_cluster(server):
     pid = os.path.join(server.data_dir, "pgdata", "postmaster.pid")
     assert os.path.exists(pid)
     assert server.psql("SELECT 1") == [(1,)]
+
+
+def test_unreachable_database_exits_75(tmp_path):
+    """Commands tell "try again" (EX_TEMPFAIL) from a failed request (1):
+    a database that does not answer is the former, a bad config the latter."""
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "roost.conf"
+    conf.write_text("[server]\nhostname = a.example\ndata_dir = %s\n[database]\n"
+                    "dsn = host=127.0.0.1 port=%d dbname=roost connect_timeout=5\n"
+                    % (tmp_path / "data", port))
+    for args in (["domain", "list"], ["user", "list"], ["alias", "list"], ["queue", "list"],
+                 ["domain", "dns", "a.example"], ["migrate"]):
+        r = subprocess.run([ROOST_BIN] + args + ["-c", str(conf)], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 75, (args, r.returncode, r.stderr)
+        assert "database: cannot connect" in r.stderr, r.stderr
+    r = subprocess.run([ROOST_BIN, "domain", "list", "-c", str(tmp_path / "missing.conf")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "cannot read" in r.stderr

@@ -197,7 +197,7 @@ def test_bad_dsn_is_a_clear_error(fresh):
     r.extra["database.dsn"] = "host=/nonexistent dbname=x connect_timeout=2"
     r.write_config()
     res = r.cli("migrate")
-    assert res.returncode == 1
+    assert res.returncode == 75  # EX_TEMPFAIL: the database may come back
     assert res.stderr.startswith("roost: database:")
 
 
