@@ -65,14 +65,16 @@ static int cli_db_connect(struct cli_db *db, unsigned pool_size)
 	const char *dsn = config_str(db->cfg, CFG_DATABASE_DSN);
 	char *err = NULL;
 	if (dsn[0] == '\0') {
-		const char *bindir = config_str(db->cfg, CFG_DATABASE_PG_BINDIR);
+		char *bindir = config_file_path(db->cfg, CFG_DATABASE_PG_BINDIR);
 		struct pgmanaged_opts opts = {
 		    .data_dir = db->data_dir,
 		    .bindir = bindir,
 		    .run_as = config_str(db->cfg, CFG_SERVER_USER),
 		    .quiet = pool_size == CLI_POOL_SIZE,
 		};
-		if (pgmanaged_start(&opts, &db->pg, &err) < 0) {
+		int started = pgmanaged_start(&opts, &db->pg, &err);
+		free(bindir);
+		if (started < 0) {
 			cli_error("managed PostgreSQL: %s", err);
 			free(err);
 			return 1;

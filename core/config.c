@@ -26,8 +26,7 @@ static const struct config_setting config_table[CFG__COUNT] = {
          "generated certificate. Empty: the machine's host name."},
     [CFG_SERVER_DATA_DIR] =
         {"server", "data_dir", CONFIG_STR, "/var/lib/roost", 0, 0, NULL,
-         "Directory for the managed PostgreSQL cluster, the generated certificate and state. "
-         "Relative paths are relative to the config file's directory."},
+         "Directory for the managed PostgreSQL cluster, the generated certificate and state."},
     [CFG_SERVER_USER] = {"server", "user", CONFIG_STR, "roost", 0, 0, NULL,
                          "System user the server runs as after binding its ports, when started as "
                          "root. Ignored when not started as root."},
@@ -638,12 +637,12 @@ int config_listen(const struct config *cfg, enum config_key key,
 	return config_listen_parse(cfg->values[key], addrs_r, n_r, &err);
 }
 
-char *config_data_dir(const struct config *cfg)
+char *config_file_path(const struct config *cfg, enum config_key key)
 {
-	const char *d = config_str(cfg, CFG_SERVER_DATA_DIR);
+	const char *d = config_str(cfg, key);
 	struct buf b;
 	buf_init(&b, PATH_MAX);
-	if (d[0] == '/') {
+	if (d[0] == '\0' || d[0] == '/') {
 		buf_append_str(&b, d);
 	} else {
 		/* Relative to the config file's directory, or the working directory. */
@@ -669,6 +668,11 @@ char *config_data_dir(const struct config *cfg)
 	while (b.len > 1 && b.data[b.len - 1] == '/')
 		buf_truncate(&b, b.len - 1);
 	return buf_steal(&b, NULL);
+}
+
+char *config_data_dir(const struct config *cfg)
+{
+	return config_file_path(cfg, CFG_SERVER_DATA_DIR);
 }
 
 static _Atomic(struct config *) config_cur;

@@ -129,9 +129,12 @@ void config_free(struct config **cfg);
 int config_set(struct config *cfg, const char *section, const char *key, const char *value,
                char **error_r);
 
-/* [server] data_dir as an absolute path without a trailing '/': relative
- * paths are taken relative to the config file's directory (or the working
- * directory for defaults). Caller frees. */
+/* A file or directory setting (data_dir, pg_bindir, cert, key,
+ * relayhost_ca) as an absolute path without a trailing '/': a relative one
+ * is taken relative to the config file's directory (or the working
+ * directory for defaults); empty stays empty. Caller frees. */
+char *config_file_path(const struct config *cfg, enum config_key key);
+/* config_file_path() of [server] data_dir. */
 char *config_data_dir(const struct config *cfg);
 /* The file the config came from ("" for defaults). */
 const char *config_path(const struct config *cfg);

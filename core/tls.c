@@ -332,10 +332,16 @@ static void tls_give_to_user(const struct config *cfg, const char *dir, const ch
 
 static SSL_CTX *tls_server_ctx_from_config(const struct config *cfg, const char **error_r)
 {
-	const char *cert = config_str(cfg, CFG_TLS_CERT);
-	const char *key = config_str(cfg, CFG_TLS_KEY);
-	if (cert[0] != '\0')
-		return tls_server_ctx_new(cert, key[0] != '\0' ? key : cert, error_r);
+	char *cert = config_file_path(cfg, CFG_TLS_CERT);
+	char *key = config_file_path(cfg, CFG_TLS_KEY);
+	if (cert[0] != '\0') {
+		SSL_CTX *ctx = tls_server_ctx_new(cert, key[0] != '\0' ? key : cert, error_r);
+		free(cert);
+		free(key);
+		return ctx;
+	}
+	free(cert);
+	free(key);
 	char host[256] = "";
 	snprintf(host, sizeof(host), "%s", config_str(cfg, CFG_SERVER_HOSTNAME));
 	if (host[0] == '\0' && (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0'))

@@ -496,27 +496,31 @@ static int runner_relay_tls_init(struct queue_runner *qr, const char **error_r)
 	static char errbuf[512];
 	const struct config *cfg = qr->cfg;
 	bool verify = config_bool(cfg, CFG_SMTP_RELAYHOST_VERIFY);
-	const char *ca = config_str(cfg, CFG_SMTP_RELAYHOST_CA);
 	if (config_str(cfg, CFG_SMTP_RELAYHOST)[0] == '\0' ||
 	    strcmp(config_str(cfg, CFG_SMTP_RELAYHOST_TLS), "none") == 0)
 		return 0;
 	qr->relay_tls = tls_client_ctx_new(verify, error_r);
 	if (qr->relay_tls == NULL)
 		return -1;
-	if (!verify || ca[0] == '\0')
-		return 0;
-	X509_STORE *store = X509_STORE_new();
-	if (store == NULL)
-		fatal("event=out_of_memory what=x509_store");
-	SSL_CTX_set_cert_store(qr->relay_tls, store); /* frees the system store */
-	if (SSL_CTX_load_verify_locations(qr->relay_tls, ca, NULL) == 1)
-		return 0;
-	char reason[256] = "";
-	ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
-	ERR_clear_error();
-	snprintf(errbuf, sizeof(errbuf), "[smtp] relayhost_ca: cannot load %s: %s", ca, reason);
-	*error_r = errbuf;
-	return -1;
+	char *ca = config_file_path(cfg, CFG_SMTP_RELAYHOST_CA);
+	int ret = 0;
+	if (verify && ca[0] != '\0') {
+		X509_STORE *store = X509_STORE_new();
+		if (store == NULL)
+			fatal("event=out_of_memory what=x509_store");
+		SSL_CTX_set_cert_store(qr->relay_tls, store); /* frees the system store */
+		if (SSL_CTX_load_verify_locations(qr->relay_tls, ca, NULL) != 1) {
+			char reason[256] = "";
+			ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
+			ERR_clear_error();
+			snprintf(errbuf, sizeof(errbuf), "[smtp] relayhost_ca: cannot load %s: %s",
+			         ca, reason);
+			*error_r = errbuf;
+			ret = -1;
+		}
+	}
+	free(ca);
+	return ret;
 }
 
 int queue_runner_start(const struct config *cfg, struct db_pool *pool, struct directory *dir,

@@ -259,6 +259,27 @@ def test_sighup_reloads_certificate(fresh):
     r.stop()
 
 
+def test_relative_certificate_paths_follow_the_config_file(fresh):
+    """cert and key as relative paths mean beside roost.conf, whatever the
+    working directory (under systemd it is /)."""
+    r = fresh()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", os.path.join(r.dir, "k.pem"),
+                    "-out", os.path.join(r.dir, "c.pem"), "-days", "2",
+                    "-subj", "/CN=relative.example"], check=True, capture_output=True)
+    os.chmod(os.path.join(r.dir, "k.pem"), 0o644)
+    r.extra["tls.cert"] = "c.pem"
+    r.extra["tls.key"] = "./k.pem"
+    r.write_config()
+    assert os.getcwd() != r.dir
+    r.start()
+    _, _, der = https_get(r.ports["https"])
+    out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject"], input=der,
+                         capture_output=True, check=True).stdout
+    assert b"relative.example" in out
+    r.stop()
+
+
 def test_external_dsn_and_two_nodes_on_one_database(fresh):
     """Node B uses node A's database through a DSN: migrations under the
     advisory lock are a no-op for B, and both serve the same data."""
