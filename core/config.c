@@ -73,7 +73,7 @@ static const struct config_setting config_table[CFG__COUNT] = {
     [CFG_LISTEN_POP3S] = {"listen", "pop3s", CONFIG_LISTEN, "0.0.0.0:995", 0, 0, NULL,
                           "POP3 over implicit TLS."},
     [CFG_LISTEN_HTTPS] = {"listen", "https", CONFIG_LISTEN, "0.0.0.0:8443", 0, 0, NULL,
-                          "HTTPS: browser administration, CalDAV, /healthz and /metrics."},
+                          "HTTPS: browser administration, admin API, /healthz and /metrics."},
     [CFG_LISTEN_HTTP] = {"listen", "http", CONFIG_LISTEN, "", 0, 0, NULL,
                          "Plain HTTP that only redirects to the https listener. Empty: disabled."},
     [CFG_LIMITS_CONNECTIONS] = {"limits", "connections", CONFIG_UINT, "2000", 1, 100000, NULL,
@@ -133,10 +133,10 @@ static const struct config_setting config_table[CFG__COUNT] = {
                                "kept inside their parent's body."},
     [CFG_LIMITS_HTTP_BODY_SIZE] =
         {"limits", "http_body_size", CONFIG_SIZE, "1M", 1 * KB, 1 * GB, NULL,
-         "Largest request body accepted by ordinary HTTP routes (admin API, CalDAV)."},
+         "Largest request body accepted by ordinary HTTP routes (the admin API)."},
     [CFG_DNS_RESOLVER] = {"dns", "resolver", CONFIG_STR, "", 0, 0, NULL,
                           "host:port of a recursive DNS resolver for outbound mail. Empty: the "
-                          "system's resolvers from /etc/resolv.conf."},
+                          "first nameserver in /etc/resolv.conf."},
     [CFG_DNS_TIMEOUT] = {"dns", "timeout", CONFIG_SECONDS, "5s", 1, 60, NULL,
                          "Time to wait for one DNS answer before retrying or giving up."},
     [CFG_SMTP_RELAYHOST] =
