@@ -26,8 +26,7 @@ static char to_lower(char ch)
 	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
 }
 
-int smtp_parse_verb(const char *line, size_t len, char verb[SMTP_VERB_MAX + 1],
-                    size_t *args_off_r)
+int smtp_parse_verb(const char *line, size_t len, char verb[SMTP_VERB_MAX + 1], size_t *args_off_r)
 {
 	size_t i = 0;
 	while (i < len && is_alpha((unsigned char)line[i])) {
@@ -98,7 +97,7 @@ static int param_next(const char *s, size_t len, size_t *pos, struct esmtp_param
 		i++;
 	if (i == k)
 		return -1;
-	*p = (struct esmtp_param){ .key = s + k, .key_len = i - k };
+	*p = (struct esmtp_param){.key = s + k, .key_len = i - k};
 	if (i < len && s[i] == '=') {
 		size_t v = ++i;
 		/* esmtp-value: %d33-60 / %d62-126 / UTF8-non-ascii (RFC 6531) */
@@ -218,9 +217,14 @@ static int notify_parse(const struct esmtp_param *q, unsigned *notify_r)
 {
 	if (!q->has_value || *notify_r != 0)
 		return -1;
-	static const struct { const char *name; unsigned bit; } words[] = {
-		{ "NEVER", SMTP_NOTIFY_NEVER }, { "SUCCESS", SMTP_NOTIFY_SUCCESS },
-		{ "FAILURE", SMTP_NOTIFY_FAILURE }, { "DELAY", SMTP_NOTIFY_DELAY },
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} words[] = {
+	    {"NEVER", SMTP_NOTIFY_NEVER},
+	    {"SUCCESS", SMTP_NOTIFY_SUCCESS},
+	    {"FAILURE", SMTP_NOTIFY_FAILURE},
+	    {"DELAY", SMTP_NOTIFY_DELAY},
 	};
 	size_t i = 0;
 	while (i <= q->value_len) {
@@ -288,7 +292,8 @@ enum smtp_parse_status smtp_parse_rcpt(const char *args, size_t len, struct addr
 		}
 		*error_r = "Bad parameter value";
 		if (param_is(&q, "NOTIFY"))
-			st = notify_parse(&q, &p_r->notify) < 0 ? SMTP_PARSE_BAD_PARAM : SMTP_PARSE_OK;
+			st = notify_parse(&q, &p_r->notify) < 0 ? SMTP_PARSE_BAD_PARAM
+			                                        : SMTP_PARSE_OK;
 		else if (param_is(&q, "ORCPT"))
 			st = orcpt_parse(&q, p_r) < 0 ? SMTP_PARSE_BAD_PARAM : SMTP_PARSE_OK;
 		else {
@@ -342,14 +347,21 @@ static void header_scan_byte(struct smtp_header_scan *h, char ch)
 		if (ch != ' ' && ch != '\t') {
 			h->in_from = false;
 			h->colon = false;
+			h->name_len = 0;
 		}
 	}
 	unsigned pos = h->line_pos++;
 	if (!h->colon) {
-		if (ch == ':')
-			header_scan_name_end(h, pos);
-		else if (pos < sizeof(h->name) - 1)
-			h->name[pos] = to_lower(ch);
+		/* White space between the name and the colon is allowed (RFC
+		 * 5322 4.5.8, obs-optional) and taken as part of nothing: the
+		 * MIME parser reads "From :" as From, so this scan must too. */
+		if (ch == ':') {
+			header_scan_name_end(h, h->name_len);
+		} else if (ch != ' ' && ch != '\t') {
+			if (pos < sizeof(h->name) - 1)
+				h->name[pos] = to_lower(ch);
+			h->name_len = pos + 1;
+		}
 		return;
 	}
 	if (!h->in_from || ch == '\r')
@@ -457,9 +469,12 @@ static int alist_step(struct alist *a, const char *s, size_t len, size_t *i)
 {
 	char ch = s[*i];
 	switch (ch) {
-	case '"': return alist_copy_quoted(a, s, len, i, '"');
-	case '[': return alist_copy_quoted(a, s, len, i, ']');
-	case '(': return alist_skip_comment(s, len, i);
+	case '"':
+		return alist_copy_quoted(a, s, len, i, '"');
+	case '[':
+		return alist_copy_quoted(a, s, len, i, ']');
+	case '(':
+		return alist_skip_comment(s, len, i);
 	case '<':
 		if (a->in_angle || a->had_angle)
 			return -1;
@@ -470,7 +485,10 @@ static int alist_step(struct alist *a, const char *s, size_t len, size_t *i)
 			return -1;
 		a->in_angle = false;
 		return 0;
-	case ' ': case '\t': case '\r': case '\n':
+	case ' ':
+	case '\t':
+	case '\r':
+	case '\n':
 		return 0;
 	case ':': /* a group's display name ends, or an obs-route in brackets */
 		if (a->in_angle) {
@@ -482,7 +500,8 @@ static int alist_step(struct alist *a, const char *s, size_t len, size_t *i)
 		a->ncur = 0;
 		a->cur[0] = '\0';
 		return 0;
-	case ',': case ';':
+	case ',':
+	case ';':
 		return a->in_angle ? -1 : alist_emit(a);
 	default:
 		if ((unsigned char)ch < 0x20 || ch == 0x7f)
@@ -495,7 +514,7 @@ static int alist_step(struct alist *a, const char *s, size_t len, size_t *i)
 int smtp_parse_address_list(const char *s, size_t len,
                             int (*fn)(void *ctx, const char *addr, size_t addr_len), void *ctx)
 {
-	struct alist a = { .fn = fn, .ctx = ctx };
+	struct alist a = {.fn = fn, .ctx = ctx};
 	for (size_t i = 0; i < len; i++)
 		if (alist_step(&a, s, len, &i) < 0)
 			return -1;

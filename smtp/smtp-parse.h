@@ -33,8 +33,7 @@ enum smtp_parse_status {
  * verb, at most SMTP_VERB_MAX) and the arguments after one space.
  * *args_off_r: offset of the arguments in line (== len when none). -1 if
  * the line does not start with a verb followed by a space or its end. */
-int smtp_parse_verb(const char *line, size_t len, char verb[SMTP_VERB_MAX + 1],
-                    size_t *args_off_r);
+int smtp_parse_verb(const char *line, size_t len, char verb[SMTP_VERB_MAX + 1], size_t *args_off_r);
 
 enum smtp_body_type { SMTP_BODY_7BIT = 0, SMTP_BODY_8BITMIME };
 enum smtp_ret { SMTP_RET_NONE = 0, SMTP_RET_FULL, SMTP_RET_HDRS };
@@ -95,10 +94,11 @@ struct smtp_header_scan {
 	char from[SMTP_FROM_FIELD_MAX + 1];
 	size_t from_len;
 	bool from_cut;
-	bool done;        /* the header has ended */
+	bool done; /* the header has ended */
 	/* private */
 	unsigned line_pos; /* bytes of the current line seen so far */
 	char name[12];     /* first bytes of the current line, lower-cased */
+	unsigned name_len; /* the name's length up to its last non-blank byte */
 	bool colon;        /* the current line's field name has ended */
 	bool in_from;      /* the current line belongs to the first From: */
 };

@@ -561,6 +561,22 @@ def test_submission_checks_header_from(server):
     assert len(blobs(server, "bob@" + d)) == 1
 
 
+@pytest.mark.parametrize("field", ["FROM : {v}", "From\t: {v}", "From : {v}\r\nFrom: {a}"])
+def test_submission_header_from_with_blanks_before_colon(server, field):
+    """Mail readers take "From :" as From (RFC 5322 obs-optional), so the
+    ownership check must see it too."""
+    d = setup_domain(server, users=("alice", "bob"))
+    head = field.format(v="bob@" + d, a="alice@" + d)
+    msg = ("%s\r\nTo: bob@%s\r\nSubject: hi\r\n\r\nbody\r\n" % (head, d)).encode()
+    with submit(server, "submissions") as c:
+        c.login("alice@" + d, PASSWORD)
+        c.mail("alice@" + d)
+        c.rcpt("bob@" + d)
+        code, text = c.data(msg)
+        assert code == 553 and text.startswith(b"5.7.1"), (code, text)
+    assert blobs(server, "bob@" + d) == []
+
+
 def test_auth_login_over_implicit_tls(server):
     d = setup_domain(server, users=("alice",))
     with smtplib.SMTP_SSL("127.0.0.1", server.ports["submissions"], timeout=20,

@@ -278,7 +278,12 @@ struct header_case {
 
 static const struct header_case header_cases[] = {
 	{ "Received: a\r\nReceived: b\r\nFrom: x@y\r\n\r\nReceived: body\r\n", 2, 1, " x@y" },
-	{ "received:a\nRECEIVED : b\nFrom: A <a@b>,\n\tc@d\n\nFrom: body\n", 1, 1, " A <a@b>,\tc@d" },
+	{ "received:a\nRECEIVED : b\nFrom: A <a@b>,\n\tc@d\n\nFrom: body\n", 2, 1, " A <a@b>,\tc@d" },
+	/* Blanks before the colon (RFC 5322 obs-optional): still From, as the
+	 * MIME parser reads it; blanks inside the name are another name. */
+	{ "FROM : victim@x\r\nFrom: a@b\r\n\r\n", 0, 2, " victim@x" },
+	{ "From\t: v@x\r\n\r\n", 0, 1, " v@x" },
+	{ "Fr om: v@x\r\nX-Long-Header-Name : y\r\n\r\n", 0, 0, "" },
 	{ "Subject: Received: x\r\nX-From: y\r\n\r\n", 0, 0, "" },
 	{ "From: one@x\r\nFrom: two@x\r\n\r\n", 0, 2, " one@x" },
 	{ "\r\nReceived: x\r\n", 0, 0, "" },
