@@ -73,7 +73,7 @@ static enum smtp_outcome smtp_command_check(struct smtp_session *s, const struct
 		why = smtp_auth_allowed(s) ? "Authentication required"
 		                           : "Must issue a STARTTLS command first";
 	} else if ((f & SMTP_CMD_NO_TX) && s->tx.active) {
-		why = "Not inside a mail transaction (send RSET first)";
+		why = "Mail transaction in progress (send RSET first)";
 	} else if ((f & SMTP_CMD_TX) && !s->tx.active) {
 		why = "Need MAIL command first";
 	} else if ((f & SMTP_CMD_NO_BDAT) && s->tx.bdat) {

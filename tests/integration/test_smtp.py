@@ -605,3 +605,16 @@ def test_auth_exchange_errors(server):
     r.send("AUTH PLAIN %s\r\n" % cred)
     assert r.reply()[1][0] == "235 2.7.0 Authentication successful"
     r.close()
+
+
+def test_nested_mail_says_a_transaction_is_open(server):
+    r = greet(server.ports["smtp"])
+    r.send("MAIL FROM:<x@remote.example>\r\n")
+    assert r.code() == 250
+    r.send("MAIL FROM:<y@remote.example>\r\n")
+    assert r.reply()[1][0] == "503 5.5.1 Mail transaction in progress (send RSET first)"
+    r.send("RSET\r\n")
+    assert r.code() == 250
+    r.send("MAIL FROM:<y@remote.example>\r\n")
+    assert r.code() == 250
+    r.close()
