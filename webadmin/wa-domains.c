@@ -203,41 +203,50 @@ int wa_aliases_list(struct http_request *req, struct http_response *resp, void *
 }
 
 /* targets: an array of strings, or one string of addresses separated by
- * commas, spaces or new lines (as typed into the form). */
+ * commas, spaces or new lines (as typed into the form). At most
+ * DIR_RESOLVE_MAX_RESULTS of them: no alias expands to more recipients. */
 static int wa_alias_targets(json_t *o, struct http_response *resp, char ***targets_r, size_t *n_r)
 {
 	json_t *v = json_object_get(o, "targets");
-	char **t = NULL;
+	char **t = NULL, many[64];
 	size_t n = 0;
-	bool bad = false;
+	const char *why = NULL;
+	snprintf(many, sizeof(many), "targets: at most %d targets at a time",
+	         DIR_RESOLVE_MAX_RESULTS);
 	if (json_is_string(v)) {
 		char *copy = xstrdup(json_string_value(v)), *save = NULL;
-		for (char *tok = strtok_r(copy, ", \t\r\n", &save);
-		     tok != NULL && n < DIR_RESOLVE_MAX_RESULTS;
+		for (char *tok = strtok_r(copy, ", \t\r\n", &save); tok != NULL;
 		     tok = strtok_r(NULL, ", \t\r\n", &save)) {
+			if (n == DIR_RESOLVE_MAX_RESULTS) {
+				why = many;
+				break;
+			}
 			t = xreallocarray(t, n + 1, sizeof(*t));
 			t[n++] = xstrdup(tok);
 		}
 		free(copy);
-	} else if (json_is_array(v) && json_array_size(v) <= DIR_RESOLVE_MAX_RESULTS) {
+	} else if (json_is_array(v) && json_array_size(v) > DIR_RESOLVE_MAX_RESULTS) {
+		why = many;
+	} else if (json_is_array(v)) {
 		size_t i;
 		json_t *el;
 		json_array_foreach(v, i, el)
 		{
 			if (!json_is_string(el)) {
-				bad = true;
+				why = "targets must be addresses";
 				break;
 			}
 			t = xreallocarray(t, n + 1, sizeof(*t));
 			t[n++] = xstrdup(json_string_value(el));
 		}
 	}
-	if (n == 0 || bad) {
+	if (why == NULL && n == 0)
+		why = "targets: give at least one address";
+	if (why != NULL) {
 		for (size_t i = 0; i < n; i++)
 			free(t[i]);
 		free(t);
-		wa_error(resp, 400, "targets",
-		         bad ? "targets must be addresses" : "targets: give at least one address");
+		wa_error(resp, 400, "targets", why);
 		return 1;
 	}
 	*targets_r = t;

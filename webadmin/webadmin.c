@@ -3,8 +3,10 @@
 #include "webadmin-private.h"
 
 #include "log.h"
+#include "utf8.h"
 #include "xalloc.h"
 
+#include <assert.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,16 +211,60 @@ static int wa_guard_session(struct webadmin *wa, struct http_request *req,
 	return 0;
 }
 
+/* Query arguments the API reads: a handler that reads a new one adds it
+ * here, so that its value is checked before the handler sees it. */
+static const char *const wa_query_args[] = {
+    "q", "domain", "sort", "order", "confirm", "force", "offset", "limit",
+};
+
+/* 0 if value is absent or UTF-8, else 1 after a 400 naming it. */
+static int wa_guard_text(struct http_response *resp, const char *name, const char *value)
+{
+	if (value == NULL || utf8_valid(value, strlen(value)))
+		return 0;
+	char msg[128];
+	snprintf(msg, sizeof(msg), "%s must be valid UTF-8", name);
+	wa_error(resp, 400, name, msg);
+	return 1;
+}
+
+/* Path {params} and query arguments go on to the directory and the
+ * database, which take UTF-8 only (PostgreSQL fails the statement): check
+ * them all here rather than in each handler. */
+static int wa_guard_params(const struct http_request *req, struct http_response *resp)
+{
+	const char *pat = req->route->pattern;
+	char name[32];
+	for (size_t i = 0; pat[i] != '\0'; i++) {
+		if (pat[i] != '{')
+			continue;
+		size_t len = strcspn(&pat[i + 1], "}");
+		assert(len < sizeof(name));
+		snprintf(name, sizeof(name), "%.*s", (int)len, &pat[i + 1]);
+		if (wa_guard_text(resp, name, http_request_param(req, name)) != 0)
+			return 1;
+		i += len;
+	}
+	for (size_t i = 0; i < sizeof(wa_query_args) / sizeof(wa_query_args[0]); i++)
+		if (wa_guard_text(resp, wa_query_args[i],
+		                  http_request_query(req, wa_query_args[i])) != 0)
+			return 1;
+	return 0;
+}
+
 int webadmin_guard(struct http_request *req, struct http_response *resp, void *ctx)
 {
 	struct webadmin *wa = ctx;
 	unsigned flags = req->route->flags;
+	int r;
 	memset(&wa_current, 0, sizeof(wa_current));
 	if (flags & WA_PUBLIC_POST)
-		return wa_guard_public_post(req, resp);
-	if (flags & (WA_USER | WA_ADMIN | WA_METRICS))
-		return wa_guard_session(wa, req, resp, flags);
-	return 0;
+		r = wa_guard_public_post(req, resp);
+	else if (flags & (WA_USER | WA_ADMIN | WA_METRICS))
+		r = wa_guard_session(wa, req, resp, flags);
+	else
+		return 0; /* the UI's files, and the host's rows */
+	return r != 0 ? r : wa_guard_params(req, resp);
 }
 
 /* ---- the embedded UI ---- */

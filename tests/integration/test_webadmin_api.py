@@ -397,6 +397,63 @@ def test_aliases_and_lists(admin):
     assert admin.call("GET", "/api/v1/aliases?q=" + alias.split("@")[0])[1]["total"] == 0
 
 
+@pytest.mark.parametrize("burst", ["string", "array"])
+def test_alias_targets_over_the_limit(admin, burst):
+    alias = "big-%s@%s" % (uid(), admin.domain)
+    many = ["t%04d@remote.example" % i for i in range(1500 if burst == "string" else 1001)]
+    st, body = admin.call("POST", "/api/v1/aliases", {
+        "address": alias, "targets": ", ".join(many) if burst == "string" else many})
+    assert st == 400 and body == {"error": "targets: at most 1000 targets at a time",
+                                  "field": "targets"}
+    assert admin.call("GET", "/api/v1/aliases?q=" + alias.split("@")[0])[1]["total"] == 0
+    # the limit itself is accepted, in either form
+    st, body = admin.call("POST", "/api/v1/aliases", {
+        "address": alias, "targets": ", ".join(many[:1000]) if burst == "string" else many[:1000]})
+    assert st == 201 and body["added"] == 1000
+    assert admin.call("DELETE", "/api/v1/aliases/%s?confirm=%s" % (alias, alias))[0] == 200
+
+
+@pytest.mark.parametrize("path,field", [
+    ("/api/v1/accounts?q=%ff%fe", "q"),
+    ("/api/v1/accounts?domain=%c3%28", "domain"),
+    ("/api/v1/accounts?q=%c0%af", "q"),             # overlong "/"
+    ("/api/v1/accounts?q=%ed%a0%80", "q"),          # a surrogate
+    ("/api/v1/accounts?sort=%ff", "sort"),
+    ("/api/v1/aliases?q=%ff", "q"),
+    ("/api/v1/aliases?domain=%ff.example", "domain"),
+    ("/api/v1/queue?limit=%ff", "limit"),
+    ("/api/v1/accounts/%ff%40example.com", "address"),
+    ("/api/v1/domains/%ff.example/dns", "name"),
+])
+def test_invalid_utf8_in_query_or_path_is_refused(server, admin, path, field):
+    st, body = admin.call("GET", path)
+    assert st == 400 and body == {"error": field + " must be valid UTF-8", "field": field}, body
+    # not before the session is checked
+    assert Client(server.ports["https"]).call("GET", path)[0] == 401
+    still_serves(server)
+
+
+@pytest.mark.parametrize("method,path,field", [
+    ("PATCH", "/api/v1/accounts/a%ff%40example.com", "address"),
+    ("DELETE", "/api/v1/accounts/a%40example.com?confirm=%ff", "confirm"),
+    ("DELETE", "/api/v1/domains/%ff.example?confirm=%ff.example", "name"),
+    ("DELETE", "/api/v1/domains/x.example?confirm=x.example&force=%ff", "force"),
+    ("DELETE", "/api/v1/aliases/%ff%40example.com?confirm=%ff%40example.com", "address"),
+    ("DELETE", "/api/v1/aliases/a%40example.com/targets/%fe%40remote.example", "target"),
+    ("POST", "/api/v1/domains/%ff.example/dkim", "name"),
+])
+def test_invalid_utf8_in_changes_is_refused(admin, method, path, field):
+    st, body = admin.call(method, path, {} if method != "DELETE" else None)
+    assert st == 400 and body == {"error": field + " must be valid UTF-8", "field": field}, body
+
+
+def test_utf8_in_query_is_searched(admin):
+    st, page = admin.call("GET", "/api/v1/accounts?q=%c3%a9t%c3%a9&domain=" + admin.domain)
+    assert st == 200 and page["total"] == 0
+    st, page = admin.call("GET", "/api/v1/aliases?q=%e2%82%ac")
+    assert st == 200 and page["total"] == 0
+
+
 def test_status_and_hourly(server, admin, user):
     msg = "Subject: hi\r\n\r\nbody\r\n"
     assert server.cli("deliver", user.address, input=msg).returncode == 0
