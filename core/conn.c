@@ -709,6 +709,11 @@ enum conn_status conn_write(struct conn *c, const void *p, size_t n)
 	return CONN_OK;
 }
 
+bool conn_write_would_flush(const struct conn *c, size_t n)
+{
+	return c->out.len + n > CONN_OUT_AUTOFLUSH;
+}
+
 enum conn_status conn_write_str(struct conn *c, const char *s)
 {
 	return conn_write(c, s, strlen(s));

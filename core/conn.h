@@ -181,6 +181,9 @@ enum conn_status conn_printf(struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Sends all buffered output within the write budget (see the top). */
 enum conn_status conn_flush(struct conn *c);
+/* Whether writing n more bytes makes the buffer go out to the peer now,
+ * which waits as long as the peer does not read. */
+bool conn_write_would_flush(const struct conn *c, size_t n);
 /* Bytes written but not yet flushed. */
 size_t conn_pending_output(const struct conn *c);
 

@@ -9,6 +9,7 @@
  * FETCH_SLICE bytes at a time. Nothing is re-parsed (DESIGN.md). */
 #include "imap-fetch.h"
 #include "imap-private.h"
+#include "log.h"
 
 #include "strnum.h"
 #include "xalloc.h"
@@ -230,10 +231,36 @@ static const char sql_meta_header[] =
     "substring(b.data FROM 1 FOR m.header_size::integer) "
     "FROM messages m JOIN blobs b ON b.sha256 = m.sha256 WHERE m.id = ANY($1::bigint[])";
 
+/* The run's connection for its next statement: writing to a slow client
+ * may have given it back to the pool (imap_db_lend()). NULL if none came
+ * in time. */
+static PGconn *fetch_db(struct fetch_run *r)
+{
+	return imap_db_again(r->s, &r->conn);
+}
+
+static int fetch_read(struct fetch_run *r, int64_t msg_id, uint64_t start, uint64_t len,
+                      struct buf *out)
+{
+	PGconn *db = fetch_db(r);
+	return db != NULL && store_message_read(db, msg_id, start, len, out) == STORE_OK ? 0 : -1;
+}
+
+/* A literal whose size went out cannot be finished: the session ends, as
+ * any other answer would be read as the literal's bytes. */
+static void fetch_literal_broken(struct fetch_run *r)
+{
+	log_warn("event=imap_fetch_literal_cut");
+	conn_shutdown_force(r->s->c);
+}
+
 /* One query for the metadata of the messages at idx[0..n). */
 static int fetch_load_metas(struct fetch_run *r, const size_t *idx, size_t n)
 {
 	fetch_metas_free(r);
+	PGconn *db = fetch_db(r);
+	if (db == NULL)
+		return -1;
 	struct buf ids;
 	buf_init(&ids, BUF_NO_LIMIT);
 	buf_append_char(&ids, '{');
@@ -242,8 +269,7 @@ static int fetch_load_metas(struct fetch_run *r, const size_t *idx, size_t n)
 		           (long long)r->s->view.entries[idx[i]].message_id);
 	buf_append_char(&ids, '}');
 	const char *params[1] = {buf_cstr(&ids)};
-	PGresult *res =
-	    db_exec(r->conn, r->req->need_header ? sql_meta_header : sql_meta, 1, params);
+	PGresult *res = db_exec(db, r->req->need_header ? sql_meta_header : sql_meta, 1, params);
 	buf_free(&ids);
 	if (res == NULL)
 		return -1;
@@ -275,12 +301,15 @@ static int fetch_set_seen(struct fetch_run *r, const size_t *idx, size_t n, bool
 		if (!(r->s->view.entries[idx[i]].flags & STORE_FLAG_SEEN))
 			uids[nu++] = r->s->view.entries[idx[i]].uid;
 	int ret = 0;
-	if (nu > 0) {
+	PGconn *db = nu > 0 ? fetch_db(r) : NULL;
+	if (nu > 0 && db == NULL) {
+		ret = -1;
+	} else if (nu > 0) {
 		struct store_flag_change *ch = NULL;
 		size_t nch = 0, nfailed = 0;
 		uint32_t *failed = NULL;
 		enum store_err e =
-		    store_flags_change(r->conn, r->s->view.mailbox_id, uids, nu, STORE_FLAGS_ADD,
+		    store_flags_change(db, r->s->view.mailbox_id, uids, nu, STORE_FLAGS_ADD,
 		                       STORE_FLAG_SEEN, NULL, 0, &ch, &nch, &failed, &nfailed);
 		if (e == STORE_OK) {
 			imap_view_apply_changes(r->s, ch, nch);
@@ -315,8 +344,8 @@ static int fetch_stream(struct fetch_run *r, int64_t msg_id, uint64_t start, uin
 	while (len > 0 && ret == 0) {
 		uint64_t n = len < FETCH_SLICE ? len : FETCH_SLICE;
 		buf_reset(&chunk);
-		if (store_message_read(r->conn, msg_id, start, n, &chunk) != STORE_OK ||
-		    chunk.len != n) {
+		if (fetch_read(r, msg_id, start, n, &chunk) < 0 || chunk.len != n) {
+			fetch_literal_broken(r);
 			ret = -1;
 			break;
 		}
@@ -363,7 +392,7 @@ static int fetch_header_fields(struct fetch_run *r, const struct fetch_meta *m,
 	int ret = 0;
 	if (it->part[0] == '\0' && m->header != NULL)
 		buf_append(&raw, m->header, m->header_len);
-	else if (store_message_read(r->conn, m->id, start, len, &raw) != STORE_OK)
+	else if (fetch_read(r, m->id, start, len, &raw) < 0)
 		ret = -1;
 	if (ret == 0) {
 		if (it->spec == FS_HEADER)
@@ -433,12 +462,15 @@ static int fetch_binary_pass(struct fetch_run *r, int64_t msg_id, uint64_t start
 		uint64_t n = len < FETCH_SLICE ? len : FETCH_SLICE;
 		buf_reset(&chunk);
 		buf_reset(&out);
-		if (n > 0 && store_message_read(r->conn, msg_id, start, n, &chunk) != STORE_OK)
+		if (n > 0 && fetch_read(r, msg_id, start, n, &chunk) < 0)
 			ret = -1;
 		start += n, len -= n;
 		last = len == 0 || ret < 0;
-		if (ret < 0)
+		if (ret < 0) {
+			if (write)
+				fetch_literal_broken(r);
 			break;
+		}
 		imap_fetch_decoder_feed(&d, chunk.data == NULL ? "" : chunk.data, chunk.len, &out);
 		if (last)
 			imap_fetch_decoder_finish(&d, &out);
@@ -652,8 +684,9 @@ static int fetch_vanished(struct fetch_run *r, const struct imap_seqset *set)
 {
 	uint32_t *uids = NULL;
 	size_t n = 0;
-	if (store_expunged_since(r->conn, r->s->view.mailbox_id, r->req->changedsince, &uids, &n) !=
-	    STORE_OK)
+	PGconn *db = fetch_db(r);
+	if (db == NULL || store_expunged_since(db, r->s->view.mailbox_id, r->req->changedsince,
+	                                       &uids, &n) != STORE_OK)
 		return -1;
 	uint32_t star = r->s->view.uidnext > 0 ? r->s->view.uidnext - 1 : 0;
 	size_t k = 0;
@@ -700,6 +733,8 @@ static int fetch_run(struct fetch_run *r, const struct imap_seqset *set, size_t 
 	    r->req->need_meta || r->req->vanished || (r->req->sets_seen && !r->s->view.readonly);
 	if (db && (r->conn = imap_db_borrow(r->cmd)) == NULL)
 		return 1; /* replied */
+	if (db)
+		imap_db_lend(r->s, &r->conn);
 	int ret = 0;
 	if (r->req->vanished)
 		ret = fetch_vanished(r, set);
@@ -711,8 +746,7 @@ static int fetch_run(struct fetch_run *r, const struct imap_seqset *set, size_t 
 	 * failure (complete responses stay complete). */
 	fetch_out_flush(r);
 	buf_free(&r->out);
-	if (r->conn != NULL)
-		imap_db_return(r->s, &r->conn);
+	imap_db_return(r->s, &r->conn);
 	return ret;
 }
 

@@ -4,6 +4,7 @@
 
 #include "xalloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,48 +187,101 @@ static int item_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static bool is_child(const char *parent, const char *name)
-{
-	size_t n = strlen(parent);
-	return strncmp(parent, name, n) == 0 && name[n] == '/';
-}
+/* The items by name: open addressing over indexes into the items array,
+ * so that finding a parent costs one probe, not a pass over every item (a
+ * 500-level hierarchy made LIST take seconds). */
+struct item_index {
+	size_t *slot; /* item index + 1; 0: free */
+	size_t mask;
+	size_t used;
+};
 
-static bool items_have(const struct list_item *items, size_t n, const char *name)
+static size_t name_hash(const char *p, size_t n)
 {
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(items[i].name, name) == 0)
-			return true;
-	return false;
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+	return (size_t)h;
 }
 
-/* Real mailboxes, plus parents that only exist through their children. */
+/* The index of the item named p[0..n), or (size_t)-1. */
+static size_t index_find(const struct item_index *x, const struct list_item *items, const char *p,
+                         size_t n)
+{
+	for (size_t h = name_hash(p, n) & x->mask; x->slot[h] != 0; h = (h + 1) & x->mask) {
+		const char *name = items[x->slot[h] - 1].name;
+		if (strncmp(name, p, n) == 0 && name[n] == '\0')
+			return x->slot[h] - 1;
+	}
+	return (size_t)-1;
+}
+
+static void index_put(struct item_index *x, const struct list_item *items, size_t i)
+{
+	if (2 * (x->used + 1) > x->mask + 1) {
+		struct item_index bigger = {xcalloc(2 * (x->mask + 1), sizeof(size_t)),
+		                            2 * (x->mask + 1) - 1, 0};
+		for (size_t h = 0; h <= x->mask; h++)
+			if (x->slot[h] != 0)
+				index_put(&bigger, items, x->slot[h] - 1);
+		free(x->slot);
+		*x = bigger;
+	}
+	const char *name = items[i].name;
+	size_t h = name_hash(name, strlen(name)) & x->mask;
+	while (x->slot[h] != 0)
+		h = (h + 1) & x->mask;
+	x->slot[h] = i + 1;
+	x->used++;
+}
+
+/* The length of name's parent's name, or 0 for a top-level name. */
+static size_t parent_len(const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	return slash != NULL ? (size_t)(slash - name) : 0;
+}
+
+/* Real mailboxes, plus parents that only exist through their children;
+ * which have children, and which have a subscribed one below them. */
 static struct list_item *items_build(struct arena *a, const struct store_mailbox *mbs, size_t n,
                                      size_t *count_r)
 {
 	size_t cap = n * 2 + 1, k = 0;
 	struct list_item *items = xcalloc(cap, sizeof(*items));
-	for (size_t i = 0; i < n; i++)
-		items[k++] = (struct list_item){.name = mbs[i].name, .mb = &mbs[i]};
+	struct item_index x = {xcalloc(16, sizeof(size_t)), 15, 0};
 	for (size_t i = 0; i < n; i++) {
-		for (const char *p = strchr(mbs[i].name, '/'); p != NULL; p = strchr(p + 1, '/')) {
-			const char *parent =
-			    arena_memdup0(a, mbs[i].name, (size_t)(p - mbs[i].name));
-			if (items_have(items, k, parent))
-				continue;
+		items[k] = (struct list_item){.name = mbs[i].name, .mb = &mbs[i]};
+		index_put(&x, items, k++);
+	}
+	/* Each missing ancestor once, walking up until one exists. */
+	for (size_t i = 0; i < n; i++) {
+		const char *name = mbs[i].name;
+		for (size_t len = parent_len(name); len > 0; len = parent_len(items[k - 1].name)) {
+			if (index_find(&x, items, name, len) != (size_t)-1)
+				break;
 			if (k == cap)
 				items = xreallocarray(items, cap *= 2, sizeof(*items));
-			items[k++] = (struct list_item){.name = parent};
+			items[k] = (struct list_item){.name = arena_memdup0(a, name, len)};
+			index_put(&x, items, k++);
 		}
 	}
+	/* Every item's parent has children; a subscribed mailbox marks all
+	 * its ancestors, stopping where an earlier one already did. */
 	for (size_t i = 0; i < k; i++) {
-		for (size_t j = 0; j < k; j++) {
-			if (i == j || !is_child(items[i].name, items[j].name))
-				continue;
-			items[i].children = true;
-			if (items[j].mb != NULL && items[j].mb->subscribed)
-				items[i].child_subscribed = true;
+		size_t len = parent_len(items[i].name);
+		if (len > 0)
+			items[index_find(&x, items, items[i].name, len)].children = true;
+		if (items[i].mb == NULL || !items[i].mb->subscribed)
+			continue;
+		for (size_t j = i; (len = parent_len(items[j].name)) > 0;) {
+			j = index_find(&x, items, items[j].name, len);
+			if (items[j].child_subscribed)
+				break;
+			items[j].child_subscribed = true;
 		}
 	}
+	free(x.slot);
 	qsort(items, k, sizeof(*items), item_cmp);
 	*count_r = k;
 	return items;
@@ -261,7 +315,7 @@ static void attrs_format(const struct list_opts *o, const struct list_item *it, 
 		buf_append_str(b, " \\Subscribed");
 }
 
-static void list_one(struct imap_session *s, PGconn *conn, const struct list_opts *o,
+static void list_one(struct imap_session *s, PGconn **conn, const struct list_opts *o,
                      const struct list_item *it, bool childinfo)
 {
 	struct buf b;
@@ -273,11 +327,19 @@ static void list_one(struct imap_session *s, PGconn *conn, const struct list_opt
 	if (childinfo)
 		imap_write_str(s, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	imap_write_str(s, "\r\n");
-	if (o->status_items != 0 && it->mb != NULL)
-		imap_status_send(s, conn, it->mb, o->status_items);
+	if (o->status_items == 0 || it->mb == NULL)
+		return;
+	/* Without the connection the items that need it would be wrong: the
+	 * STATUS is left out, as for a mailbox that cannot be opened (RFC
+	 * 5819). */
+	PGconn *db = NULL;
+	if ((o->status_items & (IMAP_STATUS_RECENT | IMAP_STATUS_DELETED)) &&
+	    (db = imap_db_again(s, conn)) == NULL)
+		return;
+	imap_status_send(s, db, it->mb, o->status_items);
 }
 
-static void list_run(struct imap_cmd *cmd, PGconn *conn, const struct list_opts *o,
+static void list_run(struct imap_cmd *cmd, PGconn **conn, const struct list_opts *o,
                      const struct store_mailbox *mbs, size_t n)
 {
 	size_t count;
@@ -314,8 +376,11 @@ int imap_cmd_list(struct imap_cmd *cmd)
 	struct store_mailbox *mbs = NULL;
 	size_t n = 0;
 	enum store_err e = store_mailbox_list(conn, cmd->s->account.id, &mbs, &n);
+	/* Only LIST-STATUS's RECENT needs the database while the list goes
+	 * out; a slow reader must not keep the connection meanwhile. */
+	imap_db_lend(cmd->s, &conn);
 	if (e == STORE_OK)
-		list_run(cmd, conn, &o, mbs, n);
+		list_run(cmd, &conn, &o, mbs, n);
 	imap_db_return(cmd->s, &conn);
 	store_mailboxes_free(&mbs, n);
 	imap_reply_store_err(cmd, e, "list");

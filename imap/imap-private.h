@@ -114,7 +114,8 @@ struct imap_session {
 	struct imap_io_filter *filter; /* NULL, or COMPRESS=DEFLATE's */
 	struct buf line;               /* the command line being parsed */
 	unsigned bad_commands;
-	bool logout; /* end the session after this command */
+	bool logout;      /* end the session after this command */
+	PGconn **db_lent; /* imap_db_lend(): given back before output waits */
 };
 
 /* The config in force (the current one after a reload). */
@@ -387,6 +388,15 @@ bool imap_utf8_valid(const char *p, size_t len);
  * (which may borrow one to report mailbox changes). */
 PGconn *imap_db_borrow(struct imap_cmd *cmd);
 void imap_db_return(struct imap_session *s, PGconn **conn);
+/* For a command that writes much while it holds *conn (FETCH, LIST): from
+ * now on, output that would wait for the client first gives *conn back to
+ * the pool and sets it to NULL, so a client that reads slowly never keeps
+ * a connection from everyone else. Before each statement take it with
+ * imap_db_again(): *conn, borrowed anew if it was given back, or NULL
+ * (logged, no reply) if the pool has none in time. imap_db_return() ends
+ * the loan. */
+void imap_db_lend(struct imap_session *s, PGconn **conn);
+PGconn *imap_db_again(struct imap_session *s, PGconn **conn);
 /* One of the account's mailboxes by name in a unit of work of its own
  * (STORE_ETEMP, without a reply, if no connection is free). */
 enum store_err imap_mailbox_get(struct imap_session *s, const char *name,
@@ -405,7 +415,8 @@ enum store_err imap_mailbox_get(struct imap_session *s, const char *name,
 #define IMAP_STATUS_APPENDLIMIT   0x100u
 /* "(" item *(SP item) ")" into IMAP_STATUS_* bits. */
 int imap_status_items_parse(struct imap_cmd *cmd, unsigned *items_r);
-/* "* STATUS name (...)" for mb; conn is used for DELETED only. */
+/* "* STATUS name (...)" for mb; conn is used for RECENT and DELETED only
+ * (may be NULL without them). */
 void imap_status_send(struct imap_session *s, PGconn *conn, const struct store_mailbox *mb,
                       unsigned items);
 /* APPENDLIMIT: [limits] message_size, at most 2^32 - 1. */

@@ -55,6 +55,10 @@ bool imap_secure(const struct imap_session *s)
 
 enum conn_status imap_io_write(struct imap_session *s, const void *p, size_t n)
 {
+	/* With COMPRESS the filter's own buffer comes first: n bounds what it
+	 * can add to the conn's. */
+	if (s->db_lent != NULL && *s->db_lent != NULL && conn_write_would_flush(s->c, n))
+		db_pool_return(s->srv->pool, s->db_lent);
 	if (s->filter != NULL)
 		return s->filter->write(s->filter->ctx, s->c, p, n);
 	return conn_write(s->c, p, n);
@@ -108,8 +112,22 @@ PGconn *imap_db_borrow(struct imap_cmd *cmd)
 
 void imap_db_return(struct imap_session *s, PGconn **conn)
 {
+	if (s->db_lent == conn)
+		s->db_lent = NULL;
 	if (*conn != NULL)
 		db_pool_return(s->srv->pool, conn);
+}
+
+void imap_db_lend(struct imap_session *s, PGconn **conn)
+{
+	s->db_lent = conn;
+}
+
+PGconn *imap_db_again(struct imap_session *s, PGconn **conn)
+{
+	if (*conn == NULL && (*conn = db_pool_borrow(s->srv->pool, IMAP_BORROW_MS)) == NULL)
+		log_warn("event=imap_db_again_failed");
+	return *conn;
 }
 
 enum store_err imap_mailbox_get(struct imap_session *s, const char *name,
