@@ -188,8 +188,12 @@ int imap_cmd_select(struct imap_cmd *cmd)
 		s->view.readonly = strcmp(cmd->name, "EXAMINE") == 0;
 		if (s->view.count > 0)
 			imap_recent_claim(s, conn, s->view.entries[s->view.count - 1].uid);
+		/* QRESYNC may send a FETCH for every message: not with the
+		 * connection held while a slow client reads them. */
+		imap_db_lend(s, &conn);
 		send_state(s, &mb);
-		if (send_qresync(s, conn, &q) < 0)
+		PGconn *db = imap_db_again(s, &conn);
+		if (db == NULL || send_qresync(s, db, &q) < 0)
 			e = STORE_ETEMP;
 	}
 	imap_db_return(s, &conn);
