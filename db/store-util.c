@@ -325,16 +325,20 @@ static bool name_has_control(const char *s, size_t len)
 	return false;
 }
 
+bool store_mailbox_name_valid(const char *name)
+{
+	size_t len = name != NULL ? strlen(name) : 0;
+	return len > 0 && len <= STORE_MAILBOX_NAME_MAX && name[0] != '/' && name[len - 1] != '/' &&
+	       strstr(name, "//") == NULL && store_utf8_valid(name, len) &&
+	       !name_has_control(name, len);
+}
+
 enum store_err store_mailbox_name_normalize(const char *name, struct buf *out)
 {
 	buf_reset(out);
-	if (name == NULL)
+	if (!store_mailbox_name_valid(name))
 		return STORE_EINVALID;
 	size_t len = strlen(name);
-	if (len == 0 || len > STORE_MAILBOX_NAME_MAX || name[0] == '/' || name[len - 1] == '/' ||
-	    strstr(name, "//") != NULL || !store_utf8_valid(name, len) ||
-	    name_has_control(name, len))
-		return STORE_EINVALID;
 	/* INBOX is case-insensitive, as a name and as the first level. */
 	if (len >= 5 && mem_eq_ci(name, 5, "INBOX") && (len == 5 || name[5] == '/')) {
 		buf_append_str(out, "INBOX");

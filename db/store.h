@@ -124,8 +124,11 @@ enum store_err store_mailbox_get(PGconn *conn, int64_t account_id, const char *n
                                  struct store_mailbox *mb_r);
 enum store_err store_mailbox_get_by_id(PGconn *conn, int64_t mailbox_id,
                                        struct store_mailbox *mb_r);
+/* Whether the store takes name for a mailbox: not empty, no empty level,
+ * at most 1000 bytes, UTF-8 without control characters. */
+bool store_mailbox_name_valid(const char *name);
 /* Creates a mailbox (parents are not created implicitly). EEXISTS, EINVALID
- * for empty names, names with empty levels, or longer than 1000 bytes. */
+ * for a name store_mailbox_name_valid() refuses. */
 enum store_err store_mailbox_create(PGconn *conn, int64_t account_id, const char *name,
                                     const char *special_use, int64_t *id_r);
 /* Deletes a mailbox and its entries (expunged; blobs freed when unused).

@@ -13,6 +13,8 @@
 
 /* Messages in one MULTIAPPEND. */
 #define IMAP_APPEND_MAX 1000
+/* The INTERNALDATEs the store takes: from the epoch to the end of 9999. */
+#define IMAP_DATETIME_MAX ((time_t)253402300799)
 
 struct append_msg {
 	struct store_incoming *in;
@@ -37,6 +39,14 @@ static int month_index(const char *m)
 		if (strncasecmp(m, months[i], 3) == 0)
 			return i;
 	return -1;
+}
+
+/* Days in month mon (0-11) of year. */
+static int month_days(int mon, int year)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+	return mon == 1 && leap ? 29 : days[mon];
 }
 
 static int two_digits(const char *p)
@@ -66,8 +76,11 @@ int imap_parse_datetime(const char *s, time_t *r)
 	int y1 = two_digits(s + 7), y2 = two_digits(s + 9);
 	int hh = two_digits(s + 12), mm = two_digits(s + 15), ss = two_digits(s + 18);
 	int zh = two_digits(s + 22), zm = two_digits(s + 24);
-	if (day < 1 || day > 31 || mon < 0 || y1 < 0 || y2 < 0 || hh < 0 || hh > 23 || mm < 0 ||
-	    mm > 59 || ss < 0 || ss > 60 || zh < 0 || zm < 0 || zm > 59)
+	if (day < 1 || mon < 0 || y1 < 0 || y2 < 0 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
+	    ss < 0 || ss > 60 || zh < 0 || zm < 0 || zm > 59)
+		return -1;
+	/* timegm() would take 31-Feb as 2 or 3-Mar. */
+	if (day > month_days(mon, y1 * 100 + y2))
 		return -1;
 	struct tm tm = {.tm_mday = day,
 	                .tm_mon = mon,
@@ -113,6 +126,12 @@ static int append_one(struct imap_cmd *cmd, struct append_ctx *a)
 			return -1;
 		if (imap_parse_datetime(date, &m->date) < 0) {
 			cmd->error = "Invalid date-time";
+			return -1;
+		}
+		/* Refused here, before any message byte: the store would only
+		 * say so once the upload is done. */
+		if (m->date < 0 || m->date > IMAP_DATETIME_MAX) {
+			cmd->error = "Date-time out of range (1970 to 9999)";
 			return -1;
 		}
 	}

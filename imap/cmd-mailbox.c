@@ -3,10 +3,12 @@
 
 #include <string.h>
 
-/* Wildcards in a name would make LIST patterns ambiguous. */
+/* Wildcards in a name would make LIST patterns ambiguous. The whole name,
+ * every level of it, is checked before create_parents() makes the first
+ * level: "a//b" must not leave "a" behind when the store refuses the rest. */
 static bool name_acceptable(const char *name)
 {
-	return name[0] != '\0' && strpbrk(name, "%*") == NULL;
+	return strpbrk(name, "%*") == NULL && store_mailbox_name_valid(name);
 }
 
 /* RFC 3501 6.3.3: superior names are created as needed; those that exist

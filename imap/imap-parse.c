@@ -167,8 +167,10 @@ static int quoted(struct imap_cmd *cmd, const char **r, size_t *len_r)
 	return 0;
 }
 
-/* The literal header "{N}" / "{N+}" / "~{N}" at pos, which must end the
- * line. Leaves pos at the end of the line. */
+/* The literal header "{N}" / "{N+}" / "{N-}" / "~{N}" at pos, which must
+ * end the line. Leaves pos at the end of the line. The one place that says
+ * what is non-synchronising (LITERAL+ and LITERAL-, RFC 7888): reading a
+ * literal and skipping one (imap_arg_skip_rest) both ask it. */
 static int literal_header(struct imap_cmd *cmd, bool allow_binary, struct imap_literal_info *info,
                           bool *nonsync_r)
 {
@@ -586,24 +588,25 @@ int imap_arg_flags(struct imap_cmd *cmd, bool bare_ok, unsigned *flags_r, const 
 	return 0;
 }
 
-/* Only non-synchronising literals can follow: see the header. */
+/* Only non-synchronising literals can follow: see the header. Whether the
+ * literal that ends the line is one is for literal_header() to say, as
+ * when a literal is read, so that no byte of one is taken for a command. */
 void imap_arg_skip_rest(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
 	while (!cmd->aborted && !s->logout) {
 		const struct buf *l = &s->line;
 		size_t i = l->len;
-		if (i < 4 || l->data[i - 1] != '}' || l->data[i - 2] != '+')
+		if (i == 0 || l->data[i - 1] != '}')
 			return;
-		i -= 2;
-		while (i > 0 && l->data[i - 1] >= '0' && l->data[i - 1] <= '9')
+		while (i > 0 && l->data[i - 1] != '{')
 			i--;
-		if (i == 0 || l->data[i - 1] != '{')
+		if (i == 0)
 			return;
 		cmd->pos = i >= 2 && l->data[i - 2] == '~' ? i - 2 : i - 1;
 		struct imap_literal_info info;
 		bool nonsync;
-		if (literal_header(cmd, true, &info, &nonsync) < 0 ||
+		if (literal_header(cmd, true, &info, &nonsync) < 0 || !nonsync ||
 		    literal_refuse(cmd, info.size, true, cmd->error_code) < 0)
 			return;
 	}

@@ -243,8 +243,11 @@ static void step(struct imap_session *s, struct arena *arena)
 {
 	struct imap_cmd cmd = {.s = s, .arena = arena, .total = s->line.len};
 	if (parse_tag(&cmd) < 0) {
+		/* Untagged: the "* BAD" is the whole reply to it. */
 		s->bad_commands++;
 		imap_write_str(s, "* BAD Missing or invalid tag\r\n");
+		cmd.replied = true;
+		cmd.result = "BAD";
 		imap_arg_skip_rest(&cmd);
 	} else {
 		dispatch(&cmd);

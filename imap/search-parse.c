@@ -6,6 +6,7 @@
 #include "arena.h"
 #include "store.h"
 #include "strnum.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -106,6 +107,18 @@ static const struct skey_def *skey_lookup(const char *name)
 	return NULL;
 }
 
+/* Arguments become text parameters of the query, which the database takes
+ * in UTF-8 only (the only CHARSETs are UTF-8 and US-ASCII): anything else
+ * is the client's mistake, answered BAD, never a failed query. */
+static const char *sp_text(struct sparse *p, const struct imap_stok *t)
+{
+	if (!utf8_valid(t->s, t->len)) {
+		sp_fail(p, "Search argument is not valid UTF-8");
+		return NULL;
+	}
+	return t->s;
+}
+
 static const char *sp_astring(struct sparse *p)
 {
 	const struct imap_stok *t = sp_next(p);
@@ -113,7 +126,7 @@ static const char *sp_astring(struct sparse *p)
 		sp_fail(p, "Missing string argument");
 		return NULL;
 	}
-	return t->s;
+	return sp_text(p, t);
 }
 
 static const char *sp_atom(struct sparse *p, const char *what)
@@ -123,7 +136,7 @@ static const char *sp_atom(struct sparse *p, const char *what)
 		sp_fail(p, what);
 		return NULL;
 	}
-	return t->s;
+	return sp_text(p, t);
 }
 
 static const char mon_names[12][4] = {"jan", "feb", "mar", "apr", "may", "jun",
