@@ -78,7 +78,8 @@ struct batch {
 	size_t nmsgs;
 	struct batch_target *targets;
 	size_t ntargets;
-	bool aon; /* some delivery is all-or-nothing */
+	bool aon;       /* some delivery is all-or-nothing */
+	bool committed; /* its COMMIT succeeded (batch_read()) */
 };
 
 /* ---- the queue (batch_mu held) ---- */
@@ -203,8 +204,11 @@ static PGresult *batch_read(struct batch *b, struct deliver_ctx *lead)
 			deliver_target_result(&b->targets[k].c->targets[b->targets[k].i], r);
 		PQclear(r);
 	}
-	if (!b->aon)
-		PQclear(deliver_take(lead, &fail, "deliver_batch_commit"));
+	if (!b->aon) {
+		PGresult *commit = deliver_take(lead, &fail, "deliver_batch_commit");
+		b->committed = commit != NULL;
+		PQclear(commit);
+	}
 	deliver_pipeline_take_sync(b->conn, &fail);
 	return fail;
 }
@@ -236,6 +240,15 @@ static enum store_err batch_exec(struct batch *b, struct deliver_ctx *lead, bool
 	}
 	PGresult *fail = batch_read(b, lead);
 	PQexitPipelineMode(b->conn);
+	if (fail != NULL && b->committed) {
+		/* What failed came after the COMMIT (the connection was cut before
+		 * the pipeline's end): the deliveries are stored, and running them
+		 * again alone would store each one twice. */
+		log_info("event=deliver_batch_failed_after_commit deliveries=%zu", b->n);
+		PQclear(fail);
+		*solo_r = false;
+		return STORE_OK;
+	}
 	if (fail != NULL) {
 		(void)deliver_retryable(lead, fail); /* notes lost prepared statements */
 		PQclear(fail);

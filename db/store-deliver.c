@@ -317,8 +317,9 @@ void deliver_pipeline_take_sync(PGconn *conn, PGresult **fail_r)
 }
 
 /* Reads every answer of the pipeline; returns the first failure (caller
- * clears it) or NULL. */
-static PGresult *deliver_read_all(struct deliver_ctx *c)
+ * clears it) or NULL. *committed_r: the COMMIT succeeded, whatever failed
+ * after it (the connection cut before the pipeline's end). */
+static PGresult *deliver_read_all(struct deliver_ctx *c, bool *committed_r)
 {
 	PGresult *fail = NULL;
 	deliver_take_prepares(c, &fail);
@@ -331,8 +332,11 @@ static PGresult *deliver_read_all(struct deliver_ctx *c)
 			deliver_target_result(&c->targets[c->order[k]], r);
 		PQclear(r);
 	}
+	*committed_r = false;
 	if (!c->all_or_nothing) {
-		PQclear(deliver_take(c, &fail, "deliver_commit"));
+		PGresult *commit = deliver_take(c, &fail, "deliver_commit");
+		*committed_r = commit != NULL;
+		PQclear(commit);
 		if (!c->batched)
 			PQclear(deliver_take(c, &fail, "deliver_notify"));
 	}
@@ -376,12 +380,15 @@ static enum store_err deliver_finish_aon(struct deliver_ctx *c)
 		deliver_pipeline_abandon(c->conn);
 		return STORE_ETEMP;
 	}
-	PQclear(deliver_take(c, &fail, "deliver_commit"));
+	PGresult *commit = deliver_take(c, &fail, "deliver_commit");
+	bool committed = commit != NULL;
+	PQclear(commit);
 	if (!c->batched)
 		PQclear(deliver_take(c, &fail, "deliver_notify"));
 	deliver_pipeline_take_sync(c->conn, &fail);
 	PQexitPipelineMode(c->conn);
-	enum store_err err = fail != NULL ? store_err_from_pg(c->conn, fail) : STORE_OK;
+	enum store_err err =
+	    fail != NULL && !committed ? store_err_from_pg(c->conn, fail) : STORE_OK;
 	PQclear(fail);
 	if (err != STORE_OK)
 		store_tx_rollback(c->conn);
@@ -404,8 +411,15 @@ static enum store_err deliver_once(struct deliver_ctx *c, bool *retry_r)
 		deliver_pipeline_abandon(c->conn);
 		return STORE_ETEMP;
 	}
-	PGresult *fail = deliver_read_all(c);
+	bool committed;
+	PGresult *fail = deliver_read_all(c, &committed);
 	PQexitPipelineMode(c->conn);
+	if (fail != NULL && committed) {
+		/* Stored: another attempt would store the message twice. */
+		log_info("event=deliver_failed_after_commit");
+		PQclear(fail);
+		fail = NULL;
+	}
 	if (fail != NULL) {
 		enum store_err err = store_err_from_pg(c->conn, fail);
 		*retry_r = deliver_retryable(c, fail);
