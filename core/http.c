@@ -194,6 +194,35 @@ const char *http_request_query(const struct http_request *req, const char *name)
 	return f.value;
 }
 
+struct http_query_each {
+	const struct http_request *req;
+	int (*fn)(void *ctx, const char *name, const char *value);
+	void *ctx;
+	int result;
+};
+
+static enum MHD_Result http_query_each_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                            const char *value)
+{
+	(void)kind;
+	struct http_query_each *e = cls;
+	char *k, *v = "";
+	if (http_percent_decode(e->req->arena, key, strlen(key), false, &k) < 0 ||
+	    (value != NULL &&
+	     http_percent_decode(e->req->arena, value, strlen(value), false, &v) < 0))
+		return MHD_YES;
+	e->result = e->fn(e->ctx, k, v);
+	return e->result == 0 ? MHD_YES : MHD_NO;
+}
+
+int http_request_query_each(const struct http_request *req,
+                            int (*fn)(void *ctx, const char *name, const char *value), void *ctx)
+{
+	struct http_query_each e = {req, fn, ctx, 0};
+	MHD_get_connection_values(req->priv->mhd, MHD_GET_ARGUMENT_KIND, http_query_each_iter, &e);
+	return e.result;
+}
+
 const char *http_request_header(const struct http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->priv->mhd, MHD_HEADER_KIND, name);

@@ -211,21 +211,23 @@ static int wa_guard_session(struct webadmin *wa, struct http_request *req,
 	return 0;
 }
 
-/* Query arguments the API reads: a handler that reads a new one adds it
- * here, so that its value is checked before the handler sees it. */
-static const char *const wa_query_args[] = {
-    "q", "domain", "sort", "order", "confirm", "force", "offset", "limit",
-};
-
 /* 0 if value is absent or UTF-8, else 1 after a 400 naming it. */
 static int wa_guard_text(struct http_response *resp, const char *name, const char *value)
 {
 	if (value == NULL || utf8_valid(value, strlen(value)))
 		return 0;
 	char msg[128];
-	snprintf(msg, sizeof(msg), "%s must be valid UTF-8", name);
+	snprintf(msg, sizeof(msg), "%.64s must be valid UTF-8", name);
 	wa_error(resp, 400, name, msg);
 	return 1;
+}
+
+static int wa_guard_query_arg(void *ctx, const char *name, const char *value)
+{
+	struct http_response *resp = ctx;
+	if (!utf8_valid(name, strlen(name)))
+		return wa_guard_text(resp, "query", name);
+	return wa_guard_text(resp, name, value);
 }
 
 /* Path {params} and query arguments go on to the directory and the
@@ -245,11 +247,7 @@ static int wa_guard_params(const struct http_request *req, struct http_response 
 			return 1;
 		i += len;
 	}
-	for (size_t i = 0; i < sizeof(wa_query_args) / sizeof(wa_query_args[0]); i++)
-		if (wa_guard_text(resp, wa_query_args[i],
-		                  http_request_query(req, wa_query_args[i])) != 0)
-			return 1;
-	return 0;
+	return http_request_query_each(req, wa_guard_query_arg, resp);
 }
 
 int webadmin_guard(struct http_request *req, struct http_response *resp, void *ctx)

@@ -424,6 +424,8 @@ def test_alias_targets_over_the_limit(admin, burst):
     ("/api/v1/queue?limit=%ff", "limit"),
     ("/api/v1/accounts/%ff%40example.com", "address"),
     ("/api/v1/domains/%ff.example/dns", "name"),
+    ("/api/v1/domains?unknown=%ff", "unknown"),     # every argument, read or not
+    ("/api/v1/domains?%ff=1", "query"),             # the name itself
 ])
 def test_invalid_utf8_in_query_or_path_is_refused(server, admin, path, field):
     st, body = admin.call("GET", path)
