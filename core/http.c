@@ -372,6 +372,53 @@ static size_t http_body_limit(const struct http_server *srv, const struct http_r
 }
 
 /* First call of a request: everything that can be decided from the headers. */
+struct http_framing {
+	unsigned content_lengths, transfer_encodings;
+	const char *first_length;
+	bool lengths_differ;
+};
+
+static enum MHD_Result http_framing_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+	(void)kind;
+	struct http_framing *f = cls;
+	if (strcasecmp(key, "Content-Length") == 0) {
+		if (f->content_lengths++ == 0)
+			f->first_length = value;
+		else if (value == NULL || f->first_length == NULL ||
+		         strcmp(value, f->first_length) != 0)
+			f->lengths_differ = true;
+	} else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+		f->transfer_encodings++;
+	}
+	return MHD_YES;
+}
+
+/* How the body is framed (RFC 9112 6): 0 when it is clear, else the status
+ * to refuse it with. A body's length must be told one way only, so that no
+ * proxy in front reads it another: one decimal Content-Length (repeated
+ * alike at most), or Transfer-Encoding "chunked" alone, not both. Other
+ * transfer codings are not implemented (501, RFC 9112 6.1). */
+static int http_framing_check(const struct http_request *req)
+{
+	struct http_framing f = {0};
+	MHD_get_connection_values(req->priv->mhd, MHD_HEADER_KIND, http_framing_iter, &f);
+	if (f.transfer_encodings > 0) {
+		const char *te = http_request_header(req, "Transfer-Encoding");
+		if (f.content_lengths > 0)
+			return 400;
+		if (f.transfer_encodings > 1 || te == NULL || strcasecmp(te, "chunked") != 0)
+			return 501;
+		return 0;
+	}
+	uint64_t len;
+	if (f.content_lengths > 0 && (f.lengths_differ || f.first_length == NULL ||
+	                              str_to_u64(f.first_length, UINT64_MAX, &len) < 0))
+		return 400;
+	return 0;
+}
+
 static enum MHD_Result http_on_headers(struct http_exchange *ex, const char *version)
 {
 	struct http_server *srv = ex->priv.srv;
@@ -397,6 +444,11 @@ static enum MHD_Result http_on_headers(struct http_exchange *ex, const char *ver
 	req->route = ex->priv.match.route;
 	size_t limit = http_body_limit(srv, req->route);
 	buf_init(&req->body, limit);
+	int framing = http_framing_check(req);
+	if (framing != 0)
+		return http_send_error(ex, (unsigned)framing,
+		                       framing == 501 ? "transfer coding not supported"
+		                                      : "bad Content-Length or Transfer-Encoding");
 	const char *cl = http_request_header(req, "Content-Length");
 	uint64_t len;
 	if (cl != NULL && str_to_u64(cl, UINT64_MAX, &len) == 0 && len > limit)
