@@ -202,7 +202,7 @@ int deliver_send_target(struct deliver_ctx *c, size_t i)
 	store_param_bytea(&p, c->in->digest, 32);
 	store_param_i64(&p, (int64_t)t->flags);
 	store_param_text(&p, buf_cstr(&c->keywords[i]));
-	if (t->internaldate != 0)
+	if (t->internaldate != 0 || t->internaldate_set)
 		store_param_i64(&p, (int64_t)t->internaldate);
 	else
 		store_param_text(&p, NULL);

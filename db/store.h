@@ -65,7 +65,8 @@ struct store_target {
 	int64_t mailbox_id;          /* 0: the account's INBOX */
 	unsigned flags;              /* STORE_FLAG_* to set */
 	const char *const *keywords; /* NULL-terminated or NULL */
-	time_t internaldate;         /* 0: now */
+	time_t internaldate;         /* 0: now, unless internaldate_set */
+	bool internaldate_set;       /* internaldate is the date, even 0 */
 	/* Filled in by store_deliver: */
 	enum store_err result;
 	int64_t mailbox_id_r;

@@ -21,6 +21,7 @@ struct append_msg {
 	unsigned flags;
 	const char **keywords;
 	time_t date;
+	bool dated; /* date was given (it may be the epoch itself) */
 };
 
 struct append_ctx {
@@ -124,6 +125,7 @@ static int append_one(struct imap_cmd *cmd, struct append_ctx *a)
 	if (imap_arg_peek(cmd, '"')) {
 		if (imap_arg_string(cmd, &date, NULL) < 0 || imap_arg_sp(cmd) < 0)
 			return -1;
+		m->dated = true;
 		if (imap_parse_datetime(date, &m->date) < 0) {
 			cmd->error = "Invalid date-time";
 			return -1;
@@ -178,6 +180,7 @@ static enum store_err append_store(struct imap_cmd *cmd, PGconn *conn,
 		    .flags = a->msgs[i].flags,
 		    .keywords = a->msgs[i].keywords,
 		    .internaldate = a->msgs[i].date,
+		    .internaldate_set = a->msgs[i].dated,
 		};
 		enum store_err e = store_deliver(conn, a->msgs[i].in, &t, 1, true);
 		if (e == STORE_OK)

@@ -308,7 +308,8 @@ def test_append_impossible_date_is_bad(server, date):
     ("29-Feb-2020 12:00:00 +0000", "29-Feb-2020 12:00:00 +0000"),
     ("29-Feb-2000 00:00:00 +0000", "29-Feb-2000 00:00:00 +0000"),
     ("31-Dec-2021 23:59:59 +0000", "31-Dec-2021 23:59:59 +0000"),
-], ids=["leap", "leap-400", "end-of-year"])
+    ("01-Jan-1970 00:00:00 +0000", " 1-Jan-1970 00:00:00 +0000"),  # not "now"
+], ids=["leap", "leap-400", "end-of-year", "epoch"])
 def test_append_possible_date_is_stored(server, date, shown):
     addr, pw = account(server)
     r = raw_login(server, addr, pw)
