@@ -18,19 +18,19 @@ struct verb_case {
 };
 
 static const struct verb_case verb_cases[] = {
-	{ "EHLO client.example", 0, "EHLO", 5 },
-	{ "ehlo x", 0, "EHLO", 5 },
-	{ "QUIT", 0, "QUIT", 4 },
-	{ "StartTLS", 0, "STARTTLS", 8 },
-	{ "MAIL FROM:<a@b>", 0, "MAIL", 5 },
-	{ "NOOP ", 0, "NOOP", 5 },
-	{ "", -1, NULL, 0 },
-	{ " EHLO x", -1, NULL, 0 },
-	{ "EHLO\tx", -1, NULL, 0 },
-	{ "MAIL:FROM", -1, NULL, 0 },
-	{ "ABCDEFGHIJKLMNOPQ", -1, NULL, 0 },
-	{ "\xc3\xa9HLO x", -1, NULL, 0 },
-	{ "12 x", -1, NULL, 0 },
+    {"EHLO client.example", 0, "EHLO", 5},
+    {"ehlo x", 0, "EHLO", 5},
+    {"QUIT", 0, "QUIT", 4},
+    {"StartTLS", 0, "STARTTLS", 8},
+    {"MAIL FROM:<a@b>", 0, "MAIL", 5},
+    {"NOOP ", 0, "NOOP", 5},
+    {"", -1, NULL, 0},
+    {" EHLO x", -1, NULL, 0},
+    {"EHLO\tx", -1, NULL, 0},
+    {"MAIL:FROM", -1, NULL, 0},
+    {"ABCDEFGHIJKLMNOPQ", -1, NULL, 0},
+    {"\xc3\xa9HLO x", -1, NULL, 0},
+    {"12 x", -1, NULL, 0},
 };
 
 UNIT_TEST(test_smtp_parse_verb)
@@ -60,44 +60,44 @@ struct mail_case {
 };
 
 static const struct mail_case mail_cases[] = {
-	{ "FROM:<a@b.example>", SMTP_PARSE_OK, "a@b.example", 0, 0, false, 0, "" },
-	{ "from:<A@B.Example>", SMTP_PARSE_OK, "A@b.example", 0, 0, false, 0, "" },
-	{ "FROM: <a@b>", SMTP_PARSE_OK, "a@b", 0, 0, false, 0, "" },
-	{ "FROM:<>", SMTP_PARSE_OK, "", 0, 0, false, 0, "" },
-	{ "FROM:<a@b> SIZE=1000", SMTP_PARSE_OK, "a@b", 1000, 0, false, 0, "" },
-	{ "FROM:<a@b> size=0 body=8bitmime", SMTP_PARSE_OK, "a@b", 0, 1, false, 0, "" },
-	{ "FROM:<a@b> BODY=7BIT", SMTP_PARSE_OK, "a@b", 0, 0, false, 0, "" },
-	{ "FROM:<a@b>  SMTPUTF8", SMTP_PARSE_OK, "a@b", 0, 0, true, 0, "" },
-	{ "FROM:<\xc3\xa9@b> SMTPUTF8", SMTP_PARSE_OK, "\xc3\xa9@b", 0, 0, true, 0, "" },
-	{ "FROM:<a@b> RET=HDRS ENVID=QQ+2B+3Dx", SMTP_PARSE_OK, "a@b", 0, 0, false, 2, "QQ+=x" },
-	{ "FROM:<a@b> RET=full", SMTP_PARSE_OK, "a@b", 0, 0, false, 1, "" },
-	{ "FROM:<a@b> AUTH=<>", SMTP_PARSE_OK, "a@b", 0, 0, false, 0, "" },
-	{ "FROM:<@relay.example:a@b>", SMTP_PARSE_OK, "a@b", 0, 0, false, 0, "" },
-	/* syntax */
-	{ "FROM:a@b", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL },
-	{ "TO:<a@b>", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL },
-	{ "FROM", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b>SIZE=1", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> =1", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> SIZE=", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> SIZE=1=2", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL },
-	/* addresses */
-	{ "FROM:<a@b", SMTP_PARSE_BAD_ADDRESS, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@@b>", SMTP_PARSE_BAD_ADDRESS, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a b@c>", SMTP_PARSE_BAD_ADDRESS, NULL, 0, 0, false, 0, NULL },
-	/* parameters */
-	{ "FROM:<a@b> SIZE=abc", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> SIZE=-1", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> SIZE=99999999999999999999999", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> SIZE=1 SIZE=2", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> BODY=BINARYMIME", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> SMTPUTF8=yes", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> RET=ALL", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> ENVID=a+2", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> ENVID=a+zz", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> ENVID=a+2b", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> XFOO", SMTP_PARSE_UNKNOWN_PARAM, NULL, 0, 0, false, 0, NULL },
-	{ "FROM:<a@b> XFOO=1", SMTP_PARSE_UNKNOWN_PARAM, NULL, 0, 0, false, 0, NULL },
+    {"FROM:<a@b.example>", SMTP_PARSE_OK, "a@b.example", 0, 0, false, 0, ""},
+    {"from:<A@B.Example>", SMTP_PARSE_OK, "A@b.example", 0, 0, false, 0, ""},
+    {"FROM: <a@b>", SMTP_PARSE_OK, "a@b", 0, 0, false, 0, ""},
+    {"FROM:<>", SMTP_PARSE_OK, "", 0, 0, false, 0, ""},
+    {"FROM:<a@b> SIZE=1000", SMTP_PARSE_OK, "a@b", 1000, 0, false, 0, ""},
+    {"FROM:<a@b> size=0 body=8bitmime", SMTP_PARSE_OK, "a@b", 0, 1, false, 0, ""},
+    {"FROM:<a@b> BODY=7BIT", SMTP_PARSE_OK, "a@b", 0, 0, false, 0, ""},
+    {"FROM:<a@b>  SMTPUTF8", SMTP_PARSE_OK, "a@b", 0, 0, true, 0, ""},
+    {"FROM:<\xc3\xa9@b> SMTPUTF8", SMTP_PARSE_OK, "\xc3\xa9@b", 0, 0, true, 0, ""},
+    {"FROM:<a@b> RET=HDRS ENVID=QQ+2B+3Dx", SMTP_PARSE_OK, "a@b", 0, 0, false, 2, "QQ+=x"},
+    {"FROM:<a@b> RET=full", SMTP_PARSE_OK, "a@b", 0, 0, false, 1, ""},
+    {"FROM:<a@b> AUTH=<>", SMTP_PARSE_OK, "a@b", 0, 0, false, 0, ""},
+    {"FROM:<@relay.example:a@b>", SMTP_PARSE_OK, "a@b", 0, 0, false, 0, ""},
+    /* syntax */
+    {"FROM:a@b", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL},
+    {"TO:<a@b>", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL},
+    {"FROM", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b>SIZE=1", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> =1", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> SIZE=", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> SIZE=1=2", SMTP_PARSE_SYNTAX, NULL, 0, 0, false, 0, NULL},
+    /* addresses */
+    {"FROM:<a@b", SMTP_PARSE_BAD_ADDRESS, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@@b>", SMTP_PARSE_BAD_ADDRESS, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a b@c>", SMTP_PARSE_BAD_ADDRESS, NULL, 0, 0, false, 0, NULL},
+    /* parameters */
+    {"FROM:<a@b> SIZE=abc", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> SIZE=-1", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> SIZE=99999999999999999999999", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> SIZE=1 SIZE=2", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> BODY=BINARYMIME", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> SMTPUTF8=yes", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> RET=ALL", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> ENVID=a+2", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> ENVID=a+zz", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> ENVID=a+2b", SMTP_PARSE_BAD_PARAM, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> XFOO", SMTP_PARSE_UNKNOWN_PARAM, NULL, 0, 0, false, 0, NULL},
+    {"FROM:<a@b> XFOO=1", SMTP_PARSE_UNKNOWN_PARAM, NULL, 0, 0, false, 0, NULL},
 };
 
 UNIT_TEST(test_smtp_parse_mail)
@@ -135,34 +135,35 @@ struct rcpt_case {
 };
 
 static const struct rcpt_case rcpt_cases[] = {
-	{ "TO:<u@local.example>", SMTP_PARSE_OK, "u@local.example", 0, "" },
-	{ "to: <u@x>", SMTP_PARSE_OK, "u@x", 0, "" },
-	{ "TO:<u@x> NOTIFY=NEVER", SMTP_PARSE_OK, "u@x", SMTP_NOTIFY_NEVER, "" },
-	{ "TO:<u@x> NOTIFY=SUCCESS,FAILURE,DELAY", SMTP_PARSE_OK, "u@x",
-	  SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY, "" },
-	{ "TO:<u@x> notify=failure ORCPT=rfc822;u+40x", SMTP_PARSE_OK, "u@x", SMTP_NOTIFY_FAILURE, "u@x" },
-	{ "TO:<u@x> ORCPT=utf-8;\xc3\xa9@x", SMTP_PARSE_OK, "u@x", 0, "\xc3\xa9@x" },
-	/* source routes are dropped: only the mailbox counts */
-	{ "TO:<@a.example,@b.example:u@c.example>", SMTP_PARSE_OK, "u@c.example", 0, "" },
-	/* '%', '!' and quotes are plain local-part characters */
-	{ "TO:<b%c@a.example>", SMTP_PARSE_OK, "b%c@a.example", 0, "" },
-	{ "TO:<c!b@a.example>", SMTP_PARSE_OK, "c!b@a.example", 0, "" },
-	{ "TO:<\"b@c\"@a.example>", SMTP_PARSE_OK, "\"b@c\"@a.example", 0, "" },
-	{ "TO:<>", SMTP_PARSE_BAD_ADDRESS, NULL, 0, NULL },
-	{ "TO:<Postmaster>", SMTP_PARSE_BAD_ADDRESS, NULL, 0, NULL },
-	{ "TO:<u@x> <v@y>", SMTP_PARSE_SYNTAX, NULL, 0, NULL },
-	{ "TO:<u@x>,<v@y>", SMTP_PARSE_SYNTAX, NULL, 0, NULL },
-	{ "TO:<u@x> NOTIFY=NEVER,SUCCESS", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL },
-	{ "TO:<u@x> NOTIFY=SUCCESS,SUCCESS", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL },
-	{ "TO:<u@x> NOTIFY=", SMTP_PARSE_SYNTAX, NULL, 0, NULL },
-	{ "TO:<u@x> NOTIFY=SUCCESS,", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL },
-	{ "TO:<u@x> NOTIFY=SOMETIMES", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL },
-	{ "TO:<u@x> ORCPT=u@x", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL },
-	{ "TO:<u@x> ORCPT=x400;u", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL },
-	{ "TO:<u@x> ORCPT=rfc822;", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL },
-	{ "TO:<u@x> ORCPT=rfc822;a+4", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL },
-	{ "TO:<u@x> ORCPT=rfc822;a ORCPT=rfc822;b", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL },
-	{ "TO:<u@x> SIZE=10", SMTP_PARSE_UNKNOWN_PARAM, NULL, 0, NULL },
+    {"TO:<u@local.example>", SMTP_PARSE_OK, "u@local.example", 0, ""},
+    {"to: <u@x>", SMTP_PARSE_OK, "u@x", 0, ""},
+    {"TO:<u@x> NOTIFY=NEVER", SMTP_PARSE_OK, "u@x", SMTP_NOTIFY_NEVER, ""},
+    {"TO:<u@x> NOTIFY=SUCCESS,FAILURE,DELAY", SMTP_PARSE_OK, "u@x",
+     SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY, ""},
+    {"TO:<u@x> notify=failure ORCPT=rfc822;u+40x", SMTP_PARSE_OK, "u@x", SMTP_NOTIFY_FAILURE,
+     "u@x"},
+    {"TO:<u@x> ORCPT=utf-8;\xc3\xa9@x", SMTP_PARSE_OK, "u@x", 0, "\xc3\xa9@x"},
+    /* source routes are dropped: only the mailbox counts */
+    {"TO:<@a.example,@b.example:u@c.example>", SMTP_PARSE_OK, "u@c.example", 0, ""},
+    /* '%', '!' and quotes are plain local-part characters */
+    {"TO:<b%c@a.example>", SMTP_PARSE_OK, "b%c@a.example", 0, ""},
+    {"TO:<c!b@a.example>", SMTP_PARSE_OK, "c!b@a.example", 0, ""},
+    {"TO:<\"b@c\"@a.example>", SMTP_PARSE_OK, "\"b@c\"@a.example", 0, ""},
+    {"TO:<>", SMTP_PARSE_BAD_ADDRESS, NULL, 0, NULL},
+    {"TO:<Postmaster>", SMTP_PARSE_BAD_ADDRESS, NULL, 0, NULL},
+    {"TO:<u@x> <v@y>", SMTP_PARSE_SYNTAX, NULL, 0, NULL},
+    {"TO:<u@x>,<v@y>", SMTP_PARSE_SYNTAX, NULL, 0, NULL},
+    {"TO:<u@x> NOTIFY=NEVER,SUCCESS", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL},
+    {"TO:<u@x> NOTIFY=SUCCESS,SUCCESS", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL},
+    {"TO:<u@x> NOTIFY=", SMTP_PARSE_SYNTAX, NULL, 0, NULL},
+    {"TO:<u@x> NOTIFY=SUCCESS,", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL},
+    {"TO:<u@x> NOTIFY=SOMETIMES", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL},
+    {"TO:<u@x> ORCPT=u@x", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL},
+    {"TO:<u@x> ORCPT=x400;u", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL},
+    {"TO:<u@x> ORCPT=rfc822;", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL},
+    {"TO:<u@x> ORCPT=rfc822;a+4", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL},
+    {"TO:<u@x> ORCPT=rfc822;a ORCPT=rfc822;b", SMTP_PARSE_BAD_PARAM, NULL, 0, NULL},
+    {"TO:<u@x> SIZE=10", SMTP_PARSE_UNKNOWN_PARAM, NULL, 0, NULL},
 };
 
 UNIT_TEST(test_smtp_parse_rcpt)
@@ -206,24 +207,17 @@ struct xtext_case {
 };
 
 static const struct xtext_case xtext_cases[] = {
-	{ "abc", 0, "abc" },
-	{ "a+2Bb", 0, "a+b" },
-	{ "+3D+20+7E", 0, "= ~" },
-	{ "", 0, "" },
-	{ "a b", -1, NULL },
-	{ "a=b", -1, NULL },
-	{ "a+", -1, NULL },
-	{ "a+2", -1, NULL },
-	{ "a+2g", -1, NULL },
-	{ "a+2b", -1, NULL },
-	{ "\xc3\xa9", -1, NULL },
+    {"abc", 0, "abc"},  {"a+2Bb", 0, "a+b"}, {"+3D+20+7E", 0, "= ~"}, {"", 0, ""},
+    {"a b", -1, NULL},  {"a=b", -1, NULL},   {"a+", -1, NULL},        {"a+2", -1, NULL},
+    {"a+2g", -1, NULL}, {"a+2b", -1, NULL},  {"\xc3\xa9", -1, NULL},
 };
 
 UNIT_TEST(test_smtp_xtext)
 {
 	for (size_t i = 0; i < sizeof(xtext_cases) / sizeof(xtext_cases[0]); i++) {
 		char out[32];
-		int r = smtp_xtext_decode(xtext_cases[i].in, strlen(xtext_cases[i].in), out, sizeof(out));
+		int r = smtp_xtext_decode(xtext_cases[i].in, strlen(xtext_cases[i].in), out,
+		                          sizeof(out));
 		CHECK_INT(r, xtext_cases[i].status);
 		if (r == 0)
 			CHECK_STR(out, xtext_cases[i].out);
@@ -240,19 +234,19 @@ struct bdat_case {
 };
 
 static const struct bdat_case bdat_cases[] = {
-	{ "0", 0, 0, false },
-	{ "1000", 0, 1000, false },
-	{ "86 LAST", 0, 86, true },
-	{ "0 last", 0, 0, true },
-	{ "18446744073709551615", 0, UINT64_MAX, false },
-	{ "18446744073709551616", -1, 0, false },
-	{ "", -1, 0, false },
-	{ "-1", -1, 0, false },
-	{ "10 LAST x", -1, 0, false },
-	{ "10  LAST", -1, 0, false },
-	{ "10 FIRST", -1, 0, false },
-	{ "0x10", -1, 0, false },
-	{ "10 ", -1, 0, false },
+    {"0", 0, 0, false},
+    {"1000", 0, 1000, false},
+    {"86 LAST", 0, 86, true},
+    {"0 last", 0, 0, true},
+    {"18446744073709551615", 0, UINT64_MAX, false},
+    {"18446744073709551616", -1, 0, false},
+    {"", -1, 0, false},
+    {"-1", -1, 0, false},
+    {"10 LAST x", -1, 0, false},
+    {"10  LAST", -1, 0, false},
+    {"10 FIRST", -1, 0, false},
+    {"0x10", -1, 0, false},
+    {"10 ", -1, 0, false},
 };
 
 UNIT_TEST(test_smtp_parse_bdat)
@@ -277,17 +271,17 @@ struct header_case {
 };
 
 static const struct header_case header_cases[] = {
-	{ "Received: a\r\nReceived: b\r\nFrom: x@y\r\n\r\nReceived: body\r\n", 2, 1, " x@y" },
-	{ "received:a\nRECEIVED : b\nFrom: A <a@b>,\n\tc@d\n\nFrom: body\n", 2, 1, " A <a@b>,\tc@d" },
-	/* Blanks before the colon (RFC 5322 obs-optional): still From, as the
-	 * MIME parser reads it; blanks inside the name are another name. */
-	{ "FROM : victim@x\r\nFrom: a@b\r\n\r\n", 0, 2, " victim@x" },
-	{ "From\t: v@x\r\n\r\n", 0, 1, " v@x" },
-	{ "Fr om: v@x\r\nX-Long-Header-Name : y\r\n\r\n", 0, 0, "" },
-	{ "Subject: Received: x\r\nX-From: y\r\n\r\n", 0, 0, "" },
-	{ "From: one@x\r\nFrom: two@x\r\n\r\n", 0, 2, " one@x" },
-	{ "\r\nReceived: x\r\n", 0, 0, "" },
-	{ "Received-SPF: pass\r\nReceivedX: 1\r\n\r\n", 0, 0, "" },
+    {"Received: a\r\nReceived: b\r\nFrom: x@y\r\n\r\nReceived: body\r\n", 2, 1, " x@y"},
+    {"received:a\nRECEIVED : b\nFrom: A <a@b>,\n\tc@d\n\nFrom: body\n", 2, 1, " A <a@b>,\tc@d"},
+    /* Blanks before the colon (RFC 5322 obs-optional): still From, as the
+     * MIME parser reads it; blanks inside the name are another name. */
+    {"FROM : victim@x\r\nFrom: a@b\r\n\r\n", 0, 2, " victim@x"},
+    {"From\t: v@x\r\n\r\n", 0, 1, " v@x"},
+    {"Fr om: v@x\r\nX-Long-Header-Name : y\r\n\r\n", 0, 0, ""},
+    {"Subject: Received: x\r\nX-From: y\r\n\r\n", 0, 0, ""},
+    {"From: one@x\r\nFrom: two@x\r\n\r\n", 0, 2, " one@x"},
+    {"\r\nReceived: x\r\n", 0, 0, ""},
+    {"Received-SPF: pass\r\nReceivedX: 1\r\n\r\n", 0, 0, ""},
 };
 
 static void header_check(const struct header_case *c, size_t step)
@@ -329,20 +323,20 @@ struct alist_case {
 };
 
 static const struct alist_case alist_cases[] = {
-	{ "a@b", 1, "a@b" },
-	{ " John Doe <john@x.example>", 1, "john@x.example" },
-	{ "\"Doe, John\" <john@x>, jane@y", 2, "john@x|jane@y" },
-	{ "a@b (comment, with comma), (c) c@d", 2, "a@b|c@d" },
-	{ "team: a@b, c@d;, e@f", 3, "a@b|c@d|e@f" },
-	{ "undisclosed-recipients:;", 0, "" },
-	{ "<@relay:u@v>", 1, "u@v" },
-	{ "\"a b\"@c", 1, "\"a b\"@c" },
-	{ "x <a@[1.2.3.4]>", 1, "a@[1.2.3.4]" },
-	{ "x <a@b", -1, NULL },
-	{ "x <a@b> <c@d>", -1, NULL },
-	{ "a@b (unterminated", -1, NULL },
-	{ "\"unterminated <a@b>", -1, NULL },
-	{ "a@b>", -1, NULL },
+    {"a@b", 1, "a@b"},
+    {" John Doe <john@x.example>", 1, "john@x.example"},
+    {"\"Doe, John\" <john@x>, jane@y", 2, "john@x|jane@y"},
+    {"a@b (comment, with comma), (c) c@d", 2, "a@b|c@d"},
+    {"team: a@b, c@d;, e@f", 3, "a@b|c@d|e@f"},
+    {"undisclosed-recipients:;", 0, ""},
+    {"<@relay:u@v>", 1, "u@v"},
+    {"\"a b\"@c", 1, "\"a b\"@c"},
+    {"x <a@[1.2.3.4]>", 1, "a@[1.2.3.4]"},
+    {"x <a@b", -1, NULL},
+    {"x <a@b> <c@d>", -1, NULL},
+    {"a@b (unterminated", -1, NULL},
+    {"\"unterminated <a@b>", -1, NULL},
+    {"a@b>", -1, NULL},
 };
 
 static int alist_collect(void *ctx, const char *addr, size_t len)
@@ -360,7 +354,7 @@ UNIT_TEST(test_smtp_address_list)
 		struct buf b;
 		buf_init(&b, 4096);
 		int n = smtp_parse_address_list(alist_cases[i].in, strlen(alist_cases[i].in),
-						alist_collect, &b);
+		                                alist_collect, &b);
 		if (n != alist_cases[i].count)
 			fprintf(stderr, "case %zu: %s\n", i, alist_cases[i].in);
 		CHECK_INT(n, alist_cases[i].count);
@@ -392,12 +386,12 @@ struct reply_case {
 };
 
 static const struct reply_case reply_cases[] = {
-	{ 250, "2.1.0", true, "Ok", "250 2.1.0 Ok\r\n" },
-	{ 250, NULL, false, "PIPELINING", "250-PIPELINING\r\n" },
-	{ 354, NULL, true, "Go", "354 Go\r\n" },
-	{ 550, "5.1.1", true, "<a\r\n250 ok>", "550 5.1.1 <a\\x0D\\x0A250 ok>\r\n" },
-	{ 501, "5.5.4", true, "\xc3\xa9\x01", "501 5.5.4 \\xC3\\xA9\\x01\r\n" },
-	{ 221, "2.0.0", true, "", "221 2.0.0\r\n" },
+    {250, "2.1.0", true, "Ok", "250 2.1.0 Ok\r\n"},
+    {250, NULL, false, "PIPELINING", "250-PIPELINING\r\n"},
+    {354, NULL, true, "Go", "354 Go\r\n"},
+    {550, "5.1.1", true, "<a\r\n250 ok>", "550 5.1.1 <a\\x0D\\x0A250 ok>\r\n"},
+    {501, "5.5.4", true, "\xc3\xa9\x01", "501 5.5.4 \\xC3\\xA9\\x01\r\n"},
+    {221, "2.0.0", true, "", "221 2.0.0\r\n"},
 };
 
 UNIT_TEST(test_smtp_reply_format)
