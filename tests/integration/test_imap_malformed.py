@@ -114,15 +114,27 @@ def test_authenticate_login_empty_response(server):
 
 # ---- 2. a non-synchronising literal is data, never a command ----
 
+SMUGGLED = "b CREATE smuggled\r\n"
+
+
+def smuggle(r, head, mark_char="-"):
+    """Sends head ending in a non-synchronising literal that holds a whole
+    command; returns the reply line."""
+    r.send("%s{%d%s}\r\n%s\r\n" % (head, len(SMUGGLED), mark_char, SMUGGLED))
+    return r.line()
+
+
+def assert_nothing_smuggled(r):
+    noop_ok(r)
+    assert mailboxes(r, "smuggled") == []
+
+
 @pytest.mark.parametrize("mark_char", ["-", "+"], ids=["literal-minus", "literal-plus"])
 def test_nonsync_literal_of_unknown_command_is_skipped(server, mark_char):
     addr, pw = account(server)
     r = raw_login(server, addr, pw)
-    smuggled = "b CREATE smuggled\r\n"
-    r.send("a BOGUS {%d%s}\r\n%s\r\n" % (len(smuggled), mark_char, smuggled))
-    assert r.line() == "a BAD Unknown command"
-    noop_ok(r)
-    assert mailboxes(r, "smuggled") == []
+    assert smuggle(r, "a BOGUS ", mark_char) == "a BAD Unknown command"
+    assert_nothing_smuggled(r)
     r.close()
     still_serves(server)
 
@@ -130,17 +142,11 @@ def test_nonsync_literal_of_unknown_command_is_skipped(server, mark_char):
 def test_nonsync_literal_minus_of_refused_commands_is_skipped(server):
     addr, pw = account(server)
     r = raw_login(server, addr, pw)
-    smuggled = "b CREATE smuggled\r\n"
-    n = len(smuggled)
     # Wrong state, untagged, and a syntax error in a known command.
-    r.send("a1 LOGIN x {%d-}\r\n%s\r\n" % (n, smuggled))
-    assert r.line() == "a1 BAD Already logged in"
-    r.send("{%d-}\r\n%s\r\n" % (n, smuggled))
-    assert r.line() == BAD_TAG
-    r.send("a2 CREATE x y {%d-}\r\n%s\r\n" % (n, smuggled))
-    assert r.line() == "a2 BAD Unexpected extra arguments"
-    noop_ok(r)
-    assert mailboxes(r, "smuggled") == []
+    assert smuggle(r, "a1 LOGIN x ") == "a1 BAD Already logged in"
+    assert smuggle(r, "") == BAD_TAG
+    assert smuggle(r, "a2 CREATE x y ") == "a2 BAD Unexpected extra arguments"
+    assert_nothing_smuggled(r)
     r.close()
     still_serves(server)
 
@@ -343,12 +349,9 @@ def test_append_date_out_of_range_is_bad_before_continuation(server, date):
 def test_append_date_out_of_range_nonsync_literal_is_discarded(server, mark_char):
     addr, pw = account(server)
     r = raw_login(server, addr, pw)
-    smuggled = "b CREATE smuggled\r\n"
-    r.send('a APPEND INBOX "01-Jan-1900 00:00:00 +0000" {%d%s}\r\n%s\r\n'
-           % (len(smuggled), mark_char, smuggled))
-    assert r.line() == "a " + BAD_RANGE
-    noop_ok(r)
-    assert mailboxes(r, "smuggled") == []
+    reply = smuggle(r, 'a APPEND INBOX "01-Jan-1900 00:00:00 +0000" ', mark_char)
+    assert reply == "a " + BAD_RANGE
+    assert_nothing_smuggled(r)
     assert inbox_messages(r) == ["* STATUS \"INBOX\" (MESSAGES 0)"]
     r.close()
     still_serves(server)
