@@ -163,35 +163,18 @@ const char *http_request_param(const struct http_request *req, const char *name)
 	return NULL;
 }
 
-struct http_query_find {
-	const struct http_request *req;
-	const char *name;
-	const char *value;
-};
-
-static enum MHD_Result http_query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
-                                       const char *value)
+int http_request_param_each(const struct http_request *req,
+                            int (*fn)(void *ctx, const char *name, const char *value), void *ctx)
 {
-	struct http_query_find *f = cls;
-	char *k, *v;
-	/* MHD has already turned '+' into ' '; %-escapes are ours to decode
-	 * (MHD's unescaping is switched off so paths keep %2F). */
-	if (http_percent_decode(f->req->arena, key, strlen(key), false, &k) < 0 ||
-	    strcmp(k, f->name) != 0)
-		return MHD_YES;
-	if (value == NULL)
-		v = "";
-	else if (http_percent_decode(f->req->arena, value, strlen(value), false, &v) < 0)
-		return MHD_YES;
-	f->value = v;
-	return MHD_NO;
-}
-
-const char *http_request_query(const struct http_request *req, const char *name)
-{
-	struct http_query_find f = {req, name, NULL};
-	MHD_get_connection_values(req->priv->mhd, MHD_GET_ARGUMENT_KIND, http_query_iter, &f);
-	return f.value;
+	const struct http_match *m = &req->priv->match;
+	for (size_t i = 0; i < m->nparams; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "%.*s", (int)m->params[i].name_len, m->params[i].name);
+		int r = fn(ctx, name, m->params[i].value);
+		if (r != 0)
+			return r;
+	}
+	return 0;
 }
 
 struct http_query_each {
@@ -207,6 +190,8 @@ static enum MHD_Result http_query_each_iter(void *cls, enum MHD_ValueKind kind, 
 	(void)kind;
 	struct http_query_each *e = cls;
 	char *k, *v = "";
+	/* MHD has already turned '+' into ' '; %-escapes are ours to decode
+	 * (MHD's unescaping is switched off so paths keep %2F). */
 	if (http_percent_decode(e->req->arena, key, strlen(key), false, &k) < 0 ||
 	    (value != NULL &&
 	     http_percent_decode(e->req->arena, value, strlen(value), false, &v) < 0))
@@ -221,6 +206,27 @@ int http_request_query_each(const struct http_request *req,
 	struct http_query_each e = {req, fn, ctx, 0};
 	MHD_get_connection_values(req->priv->mhd, MHD_GET_ARGUMENT_KIND, http_query_each_iter, &e);
 	return e.result;
+}
+
+struct http_query_find {
+	const char *name;
+	const char *value;
+};
+
+static int http_query_find_one(void *ctx, const char *name, const char *value)
+{
+	struct http_query_find *f = ctx;
+	if (strcmp(name, f->name) != 0)
+		return 0;
+	f->value = value;
+	return 1;
+}
+
+const char *http_request_query(const struct http_request *req, const char *name)
+{
+	struct http_query_find f = {name, NULL};
+	http_request_query_each(req, http_query_find_one, &f);
+	return f.value;
 }
 
 const char *http_request_header(const struct http_request *req, const char *name)
@@ -374,7 +380,7 @@ static size_t http_body_limit(const struct http_server *srv, const struct http_r
 /* First call of a request: everything that can be decided from the headers. */
 struct http_framing {
 	unsigned content_lengths, transfer_encodings;
-	const char *first_length;
+	const char *first_length, *first_coding;
 	bool lengths_differ;
 };
 
@@ -389,8 +395,8 @@ static enum MHD_Result http_framing_iter(void *cls, enum MHD_ValueKind kind, con
 		else if (value == NULL || f->first_length == NULL ||
 		         strcmp(value, f->first_length) != 0)
 			f->lengths_differ = true;
-	} else if (strcasecmp(key, "Transfer-Encoding") == 0) {
-		f->transfer_encodings++;
+	} else if (strcasecmp(key, "Transfer-Encoding") == 0 && f->transfer_encodings++ == 0) {
+		f->first_coding = value;
 	}
 	return MHD_YES;
 }
@@ -399,16 +405,16 @@ static enum MHD_Result http_framing_iter(void *cls, enum MHD_ValueKind kind, con
  * to refuse it with. A body's length must be told one way only, so that no
  * proxy in front reads it another: one decimal Content-Length (repeated
  * alike at most), or Transfer-Encoding "chunked" alone, not both. Other
- * transfer codings are not implemented (501, RFC 9112 6.1). */
+ * transfer codings are refused with 501 (RFC 9112 6.1). */
 static int http_framing_check(const struct http_request *req)
 {
 	struct http_framing f = {0};
 	MHD_get_connection_values(req->priv->mhd, MHD_HEADER_KIND, http_framing_iter, &f);
 	if (f.transfer_encodings > 0) {
-		const char *te = http_request_header(req, "Transfer-Encoding");
 		if (f.content_lengths > 0)
 			return 400;
-		if (f.transfer_encodings > 1 || te == NULL || strcasecmp(te, "chunked") != 0)
+		if (f.transfer_encodings > 1 || f.first_coding == NULL ||
+		    strcasecmp(f.first_coding, "chunked") != 0)
 			return 501;
 		return 0;
 	}

@@ -181,9 +181,12 @@ const char *http_request_param(const struct http_request *req, const char *name)
 /* First value of query argument name, percent-decoded ("+" is a space);
  * "" for an argument without "=", NULL if absent. */
 const char *http_request_query(const struct http_request *req, const char *name);
-/* Calls fn with every query argument, decoded as by http_request_query(),
+/* Calls fn with every query argument, decoded as by http_request_query()
+ * (or every {param} of the matched pattern, as by http_request_param()),
  * until it returns non-zero; returns that value, or 0. */
 int http_request_query_each(const struct http_request *req,
+                            int (*fn)(void *ctx, const char *name, const char *value), void *ctx);
+int http_request_param_each(const struct http_request *req,
                             int (*fn)(void *ctx, const char *name, const char *value), void *ctx);
 /* Request header value (name compared case-insensitively); NULL if absent. */
 const char *http_request_header(const struct http_request *req, const char *name);

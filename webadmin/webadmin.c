@@ -6,7 +6,6 @@
 #include "utf8.h"
 #include "xalloc.h"
 
-#include <assert.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,7 +221,7 @@ static int wa_guard_text(struct http_response *resp, const char *name, const cha
 	return 1;
 }
 
-static int wa_guard_query_arg(void *ctx, const char *name, const char *value)
+static int wa_guard_arg(void *ctx, const char *name, const char *value)
 {
 	struct http_response *resp = ctx;
 	if (!utf8_valid(name, strlen(name)))
@@ -235,19 +234,8 @@ static int wa_guard_query_arg(void *ctx, const char *name, const char *value)
  * them all here rather than in each handler. */
 static int wa_guard_params(const struct http_request *req, struct http_response *resp)
 {
-	const char *pat = req->route->pattern;
-	char name[32];
-	for (size_t i = 0; pat[i] != '\0'; i++) {
-		if (pat[i] != '{')
-			continue;
-		size_t len = strcspn(&pat[i + 1], "}");
-		assert(len < sizeof(name));
-		snprintf(name, sizeof(name), "%.*s", (int)len, &pat[i + 1]);
-		if (wa_guard_text(resp, name, http_request_param(req, name)) != 0)
-			return 1;
-		i += len;
-	}
-	return http_request_query_each(req, wa_guard_query_arg, resp);
+	int r = http_request_param_each(req, wa_guard_arg, resp);
+	return r != 0 ? r : http_request_query_each(req, wa_guard_arg, resp);
 }
 
 int webadmin_guard(struct http_request *req, struct http_response *resp, void *ctx)
