@@ -43,6 +43,7 @@ struct fetch_run {
 	struct fetch_meta *metas;
 	size_t nmetas;
 	const char *fail_code; /* set when the command must end in NO */
+	bool unavailable;      /* no connection came back from the pool */
 	/* Output not yet written: the items served from the view are built
 	 * here, so `FETCH 1:* (FLAGS)` costs a few appends per message and
 	 * one write per FETCH_OUT_CHUNK, not several writes and printfs. */
@@ -236,7 +237,9 @@ static const char sql_meta_header[] =
  * in time. */
 static PGconn *fetch_db(struct fetch_run *r)
 {
-	return imap_db_again(r->s, &r->conn);
+	if (imap_db_again(r->s, &r->conn) == NULL)
+		r->unavailable = true;
+	return r->conn;
 }
 
 static int fetch_read(struct fetch_run *r, int64_t msg_id, uint64_t start, uint64_t len,
@@ -301,8 +304,8 @@ static int fetch_set_seen(struct fetch_run *r, const size_t *idx, size_t n, bool
 		if (!(r->s->view.entries[idx[i]].flags & STORE_FLAG_SEEN))
 			uids[nu++] = r->s->view.entries[idx[i]].uid;
 	int ret = 0;
-	PGconn *db = nu > 0 ? fetch_db(r) : NULL;
-	if (nu > 0 && db == NULL) {
+	PGconn *db = NULL;
+	if (nu > 0 && (db = fetch_db(r)) == NULL) {
 		ret = -1;
 	} else if (nu > 0) {
 		struct store_flag_change *ch = NULL;
@@ -766,7 +769,9 @@ int imap_cmd_fetch(struct imap_cmd *cmd)
 	free(idx);
 	if (ret > 0)
 		return 0;
-	if (ret < 0 && r.fail_code != NULL)
+	if (ret < 0 && r.unavailable)
+		imap_reply_no(cmd, "%s", IMAP_DB_UNAVAILABLE);
+	else if (ret < 0 && r.fail_code != NULL)
 		imap_reply_no(cmd, "[%s] Unknown content transfer encoding", r.fail_code);
 	else if (ret < 0)
 		imap_reply_internal(cmd, "fetch");

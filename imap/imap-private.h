@@ -387,6 +387,8 @@ bool imap_utf8_valid(const char *p, size_t len);
  * [UNAVAILABLE]. Return it with imap_db_return before the tagged reply
  * (which may borrow one to report mailbox changes). */
 PGconn *imap_db_borrow(struct imap_cmd *cmd);
+/* Its reply when the pool has no connection in time. */
+#define IMAP_DB_UNAVAILABLE "[UNAVAILABLE] Database unavailable, try again later"
 void imap_db_return(struct imap_session *s, PGconn **conn);
 /* For a command that writes much while it holds *conn (FETCH, LIST): from
  * now on, output that would wait for the client first gives *conn back to

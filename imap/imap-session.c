@@ -106,7 +106,7 @@ PGconn *imap_db_borrow(struct imap_cmd *cmd)
 {
 	PGconn *conn = db_pool_borrow(cmd->s->srv->pool, IMAP_BORROW_MS);
 	if (conn == NULL)
-		imap_reply_no(cmd, "[UNAVAILABLE] Database unavailable, try again later");
+		imap_reply_no(cmd, "%s", IMAP_DB_UNAVAILABLE);
 	return conn;
 }
 
