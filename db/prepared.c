@@ -1,5 +1,6 @@
 #include "prepared.h"
 
+#include "pool.h"
 #include "xalloc.h"
 
 #include <libpq-events.h>
@@ -57,4 +58,31 @@ bool db_prepare_once(PGconn *conn, unsigned *bits, unsigned i, const char *name,
 	if (ok)
 		*bits |= 1u << i;
 	return ok;
+}
+
+static bool sqlstate_is(const PGresult *res, const char *state)
+{
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return st != NULL && strcmp(st, state) == 0;
+}
+
+PGresult *db_exec_prepared(PGconn *conn, enum db_prepared_set set, unsigned i,
+                           const struct db_stmt *stmt, const char *const *params)
+{
+	unsigned *prepared = db_prepared_bits(conn, set);
+	for (int attempt = 0; prepared != NULL && attempt < 2; attempt++) {
+		if (!db_prepare_once(conn, prepared, i, stmt->name, stmt->sql, stmt->nparams))
+			break;
+		PGresult *res =
+		    PQexecPrepared(conn, stmt->name, stmt->nparams, params, NULL, NULL, 0);
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+			return res;
+		bool lost = sqlstate_is(res, "26000");
+		PQclear(res);
+		if (!lost)
+			break;
+		*prepared &= ~(1u << i);
+	}
+	return db_exec(conn, stmt->sql, stmt->nparams, params);
 }

@@ -14,6 +14,7 @@ enum db_prepared_set {
 	DB_PREPARED_STORE,     /* store_deliver() (db/store-deliver.c) */
 	DB_PREPARED_DIRECTORY, /* the local directory's RCPT lookups */
 	DB_PREPARED_INDEXER,   /* the search indexer (db/indexer.c) */
+	DB_PREPARED_NOTIFY,    /* the deliveries' notifications (db/notify-batch.c) */
 	DB_PREPARED_SETS
 };
 
@@ -28,5 +29,22 @@ unsigned *db_prepared_bits(PGconn *conn, enum db_prepared_set set);
  * pipeline mode. False if it could not be prepared. */
 bool db_prepare_once(PGconn *conn, unsigned *bits, unsigned i, const char *name, const char *sql,
                      int nparams);
+
+/* One statement of a set, as db_prepare_once() and db_exec() take it. */
+struct db_stmt {
+	const char *name;
+	const char *sql;
+	int nparams;
+};
+
+/* Runs statement i of a set prepared on conn (preparing it the first
+ * time), with text parameters; like db_exec(): the result if it succeeded,
+ * else NULL with the failure noted. A statement the server no longer knows
+ * (26000, e.g. after DISCARD ALL) is prepared again once; any other failure
+ * is repeated as plain text through db_exec(), which logs it and keeps its
+ * SQLSTATE: failures are rare, and the text also runs where preparing
+ * does not. */
+PGresult *db_exec_prepared(PGconn *conn, enum db_prepared_set set, unsigned i,
+                           const struct db_stmt *stmt, const char *const *params);
 
 #endif

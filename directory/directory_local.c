@@ -73,11 +73,7 @@ enum local_stmt {
 	LSTMT_COUNT
 };
 
-static const struct {
-	const char *name;
-	const char *sql;
-	int nparams;
-} local_stmts[LSTMT_COUNT] = {
+static const struct db_stmt local_stmts[LSTMT_COUNT] = {
     /* $1 domain; $2 address key, $3 its key without the tag (or NULL),
      * $4 the catch-all "@domain". Rows (kind, key, value, disabled): 'd' if
      * the domain is ours, 'a' an account (value: id), 't' an alias target. */
@@ -107,36 +103,15 @@ static const struct {
                           "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1::bigint", 1},
 };
 
-static bool local_sqlstate_is(const PGresult *res, const char *state)
-{
-	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	return st != NULL && strcmp(st, state) == 0;
-}
-
-/* Runs statement i, prepared. A statement the server no longer knows (26000,
- * e.g. after DISCARD ALL) is prepared again once. Any other failure is
- * repeated as plain text through local_exec(), which logs it and keeps its
- * SQLSTATE for local_db_error(): failures are rare, and the text statement
- * also works where preparing does not. */
+/* Runs statement i, prepared (db_exec_prepared()); a failure is noted for
+ * local_db_error(). */
 static PGresult *local_exec_stmt(PGconn *conn, enum local_stmt i, const char *const *params,
                                  const char *what, char *error_r)
 {
-	unsigned *prepared = db_prepared_bits(conn, DB_PREPARED_DIRECTORY);
-	for (int attempt = 0; prepared != NULL && attempt < 2; attempt++) {
-		if (!db_prepare_once(conn, prepared, i, local_stmts[i].name, local_stmts[i].sql,
-		                     local_stmts[i].nparams))
-			break;
-		PGresult *res = PQexecPrepared(conn, local_stmts[i].name, local_stmts[i].nparams,
-		                               params, NULL, NULL, 0);
-		if (PQresultStatus(res) == PGRES_TUPLES_OK)
-			return res;
-		bool lost = local_sqlstate_is(res, "26000");
-		PQclear(res);
-		if (!lost)
-			break;
-		*prepared &= ~(1u << i);
-	}
-	return local_exec(conn, local_stmts[i].sql, local_stmts[i].nparams, params, what, error_r);
+	PGresult *res = db_exec_prepared(conn, DB_PREPARED_DIRECTORY, i, &local_stmts[i], params);
+	if (res == NULL)
+		local_db_error(error_r, what);
+	return res;
 }
 
 static uint64_t col_u64(const PGresult *res, int row, int col)

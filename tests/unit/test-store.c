@@ -7,6 +7,8 @@
 #include "notify-batch.h"
 #include "migrate.h"
 #include "pgmanaged.h"
+#include "pool.h"
+#include "prepared.h"
 #include "search-words.h"
 #include "store.h"
 #include "utf8.h"
@@ -942,6 +944,31 @@ UNIT_TEST(store_deliver_notifies_in_batches)
 	CHECK_INT(wait_notify(listener), junk);
 	db_pool_destroy(&pool);
 	PQfinish(listener);
+}
+
+/* A prepared statement runs prepared, is prepared again once when the
+ * server lost it (DISCARD ALL), and a failure comes back as NULL. */
+UNIT_TEST(db_exec_prepared_prepares_again)
+{
+	PGconn *conn = db() != NULL ? test_connect() : NULL;
+	if (conn == NULL)
+		return;
+	static const struct db_stmt stmt = {"roost_test_half", "SELECT 10 / $1::integer", 1};
+	unsigned *bits = db_prepared_bits(conn, DB_PREPARED_NOTIFY);
+	CHECK(bits != NULL);
+	const char *two[1] = {"2"}, *zero[1] = {"0"};
+	for (int round = 0; round < 2; round++) {
+		PGresult *r = db_exec_prepared(conn, DB_PREPARED_NOTIFY, 0, &stmt, two);
+		CHECK(r != NULL);
+		if (r != NULL)
+			CHECK_STR(PQgetvalue(r, 0, 0), "5");
+		PQclear(r);
+		CHECK(bits != NULL && (*bits & 1u) != 0);
+		PQclear(PQexec(conn, "DISCARD ALL")); /* the server forgets; the bit stays */
+	}
+	CHECK(db_exec_prepared(conn, DB_PREPARED_NOTIFY, 0, &stmt, zero) == NULL);
+	CHECK_STR(db_last_sqlstate(), "22012");
+	PQfinish(conn);
 }
 
 UNIT_TEST(store_large_message)
