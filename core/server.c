@@ -570,8 +570,7 @@ static void server_accept_loop(const struct server_hooks *hooks)
 /* Waits (holding srv.lock) until no session is left or deadline passes. */
 static void server_wait_sessions(uint64_t deadline)
 {
-	struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
-	                      .tv_nsec = (long)(deadline % 1000) * 1000000};
+	struct timespec ts = clock_monotonic_at(deadline);
 	while (srv.sessions != NULL && clock_monotonic_ms() < deadline)
 		pthread_cond_timedwait(&srv.ended, &srv.lock, &ts);
 }

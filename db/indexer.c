@@ -258,14 +258,7 @@ struct indexer {
 /* Sleeps up to ms unless asked to stop; true when stopping. */
 static bool indexer_sleep(struct indexer *ix, unsigned ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = clock_monotonic_at(clock_monotonic_ms() + ms);
 	pthread_mutex_lock(&ix->lock);
 	while (!ix->stop && pthread_cond_timedwait(&ix->cond, &ix->lock, &until) != ETIMEDOUT)
 		;

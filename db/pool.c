@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -192,13 +193,7 @@ static PGconn *db_pool_revive(struct db_pool *pool, PGconn *conn)
 
 static void db_deadline(struct timespec *ts, unsigned timeout_ms)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += timeout_ms / 1000;
-	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	*ts = clock_monotonic_at(clock_monotonic_ms() + timeout_ms);
 }
 
 /* Under the mutex: takes w off the queue wherever it is (a timeout). */
