@@ -3,7 +3,9 @@
 #include "notify-batch.h"
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
+#include "prepared.h"
 #include "store-private.h"
 #include "xalloc.h"
 
@@ -15,14 +17,25 @@
 #define NOTIFY_BORROW_MS 5000
 
 /* In its own transaction, which does not wait for the disk: it carries no
- * data, and after a crash there is no listener left to tell. */
-static const char sql_notify_batch[] =
+ * data, and after a crash there is no listener left to tell. Prepared
+ * once per connection: planned afresh, it cost more than it ran. */
+static const struct db_stmt notify_stmt = {
+    "roost_notify_batch",
     "SELECT set_config('synchronous_commit', 'off', true), "
-    "pg_notify('" STORE_NOTIFY_CHANNEL "', id::text) FROM unnest($1::bigint[]) AS id";
+    "pg_notify('" STORE_NOTIFY_CHANNEL "', id::text) FROM unnest($1::bigint[]) AS id",
+    1,
+};
+
+/* Under load a transaction goes out at most this often, carrying what
+ * gathered meanwhile: at 16 delivering connections the sender otherwise
+ * sent one for every two deliveries, and each costs the database a
+ * transaction and every listener a wake-up. A notification that finds the
+ * sender idle for this long goes out at once. */
+#define NOTIFY_GATHER_MS 5
 
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond; /* on CLOCK_MONOTONIC (notify_batch_start()) */
 	pthread_t thread;
 	struct db_pool *pool;
 	bool running, stop;
@@ -53,7 +66,7 @@ void notify_now(PGconn *conn, int64_t *mailbox_ids, size_t n)
 	buf_init(&lit, BUF_NO_LIMIT);
 	notify_literal(mailbox_ids, n, &lit);
 	const char *params[1] = {buf_cstr(&lit)};
-	PQclear(db_exec(conn, sql_notify_batch, 1, params));
+	PQclear(db_exec_prepared(conn, DB_PREPARED_NOTIFY, 0, &notify_stmt, params));
 	buf_free(&lit);
 }
 
@@ -73,12 +86,22 @@ static void *notify_main(void *arg)
 	(void)arg;
 	log_set_session("notify");
 	int64_t *batch = xcalloc(NOTIFY_BATCH_MAX, sizeof(*batch));
+	uint64_t next = 0; /* clock_monotonic_ms() the next batch may go at */
 	pthread_mutex_lock(&nb.lock);
 	for (;;) {
 		while (nb.n == 0 && !nb.stop)
 			pthread_cond_wait(&nb.cond, &nb.lock);
 		if (nb.n == 0)
 			break; /* stopping, and everything is out */
+		/* Gathers until the window since the last batch has passed (a
+		 * queue half full or stopping sends at once). */
+		uint64_t now = clock_monotonic_ms();
+		struct timespec until = clock_monotonic_at(next);
+		while (!nb.stop && nb.n < NOTIFY_BATCH_MAX / 2 && now < next) {
+			pthread_cond_timedwait(&nb.cond, &nb.lock, &until);
+			now = clock_monotonic_ms();
+		}
+		next = now + NOTIFY_GATHER_MS;
 		size_t n = nb.n;
 		memcpy(batch, nb.ids, n * sizeof(*batch));
 		nb.n = 0;
@@ -99,6 +122,13 @@ int notify_batch_start(struct db_pool *pool, char **error_r)
 		*error_r = xstrdup("the notification sender runs already");
 		return -1;
 	}
+	/* The gathering wait must not stretch when the wall clock is set. */
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&nb.cond);
+	pthread_cond_init(&nb.cond, &attr);
+	pthread_condattr_destroy(&attr);
 	nb.pool = pool;
 	nb.stop = false;
 	nb.n = 0;
@@ -143,9 +173,11 @@ bool notify_batch_add(const int64_t *mailbox_ids, size_t n)
 	pthread_mutex_lock(&nb.lock);
 	bool ok = nb.running && NOTIFY_BATCH_MAX - nb.n >= n;
 	if (ok) {
+		/* The sender waits for the first, or gathers until half full. */
+		if (nb.n == 0 || nb.n + n >= NOTIFY_BATCH_MAX / 2)
+			pthread_cond_signal(&nb.cond);
 		memcpy(nb.ids + nb.n, mailbox_ids, n * sizeof(*mailbox_ids));
 		nb.n += n;
-		pthread_cond_signal(&nb.cond);
 	}
 	pthread_mutex_unlock(&nb.lock);
 	return ok;

@@ -6,9 +6,9 @@
  * for one another: it was the most frequent wait of 16 connections
  * delivering at once. Instead store_deliver() hands the ids of the
  * mailboxes it changed to this sender, which sends whatever has gathered
- * in one transaction (one notification per mailbox) as soon as the
- * previous batch is out. Listeners (notifier.h) get the same
- * notifications, a moment later at most. Without a running sender (the
+ * in one transaction (one notification per mailbox): at once when it
+ * was idle, else at most every few milliseconds. Listeners (notifier.h)
+ * get the same notifications, a moment later at most. Without a running sender (the
  * CLI, tests) deliveries notify by themselves. */
 #ifndef ROOST_DB_NOTIFY_BATCH_H
 #define ROOST_DB_NOTIFY_BATCH_H
