@@ -946,6 +946,59 @@ UNIT_TEST(store_deliver_notifies_in_batches)
 	PQfinish(listener);
 }
 
+/* SQLSTATE of a statement that must fail ("" if it succeeded). */
+static const char *q_fails(const char *sql, const char *a, char *state, size_t n)
+{
+	const char *params[1] = {a};
+	PGresult *r = PQexecParams(db(), sql, a ? 1 : 0, NULL, params, NULL, NULL, 0);
+	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	snprintf(state, n, "%s", st != NULL ? st : "");
+	PQclear(r);
+	return state;
+}
+
+/* The account and mailbox rules migration 014 moved from CHECK
+ * constraints into triggers and UIDNEXT still hold, with SQLSTATE 23514;
+ * a delivery, which writes none of those columns, passes. */
+UNIT_TEST(store_schema_rules_hold)
+{
+	if (db() == NULL)
+		return;
+	int64_t a = make_account(0);
+	char id[24], st[8];
+	num(a, id);
+	CHECK_STR(q_fails("UPDATE accounts SET localpart = '' WHERE id = $1::bigint", id, st, 8),
+	          "23514");
+	CHECK_STR(q_fails("UPDATE accounts SET source = 'nis' WHERE id = $1::bigint", id, st, 8),
+	          "23514");
+	CHECK_STR(q_fails("UPDATE accounts SET quota_bytes = -1 WHERE id = $1::bigint", id, st, 8),
+	          "23514");
+	CHECK_STR(
+	    q_fails("INSERT INTO accounts (domain_id, localpart, address) SELECT domain_id, '', "
+	            "'x' || address FROM accounts WHERE id = $1::bigint",
+	            id, st, 8),
+	    "23514");
+	CHECK_STR(q_fails("UPDATE mailboxes SET special_use = '\\Bogus' WHERE account_id = "
+	                  "$1::bigint AND name = 'INBOX'",
+	                  id, st, 8),
+	          "23514");
+	CHECK_STR(q_fails("INSERT INTO mailboxes (account_id, name, special_use) VALUES "
+	                  "($1::bigint, 'Odd', 'Junk')",
+	                  id, st, 8),
+	          "23514");
+	CHECK_STR(q_fails("UPDATE mailboxes SET uidnext = 4294967297 WHERE account_id = $1::bigint",
+	                  id, st, 8),
+	          "23514");
+	CHECK_STR(
+	    q_fails("UPDATE mailboxes SET uidnext = 0 WHERE account_id = $1::bigint", id, st, 8),
+	    "23514");
+	CHECK_STR(q_fails("UPDATE mailboxes SET special_use = '\\Archive' WHERE account_id = "
+	                  "$1::bigint AND name = 'Archive'",
+	                  id, st, 8),
+	          "");
+	CHECK_INT(deliver_one(a, 0, 0), 1);
+}
+
 /* A prepared statement runs prepared, is prepared again once when the
  * server lost it (DISCARD ALL), and a failure comes back as NULL. */
 UNIT_TEST(db_exec_prepared_prepares_again)
