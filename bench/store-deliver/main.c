@@ -18,7 +18,8 @@
  * share transactions ($ROOST_BENCH_LANES sets [database] delivery_lanes,
  * default 4; 0 stores each alone). Raw and store slices alternate, each
  * starting with the search indexer idle. With $ROOST_BENCH_CPUACCT
- * (../common/cpuacct.h) it also prints CPU time per message. */
+ * (../common/cpuacct.h) it also prints CPU time per message. It also says
+ * how many deliveries shared a transaction, and with how many others. */
 #include "../common/cpuacct.h"
 #include "buf.h"
 #include "log.h"
@@ -515,12 +516,20 @@ int main(int argc, char **argv)
 		bench_sql(conn, "CHECKPOINT");
 		struct result st, raw;
 		index_lag_ms = 0;
+		struct store_deliver_stats b0, b1;
+		store_deliver_stats_get(&b0);
 		run_level(conn, msgs, (unsigned)n, bytes, levels[l], &st, &raw);
+		store_deliver_stats_get(&b1);
 		printf("threads=%u messages=%u avg_size=%.1f KB\n", levels[l], (unsigned)n,
 		       (double)bytes / (double)n / 1024.0);
 		print_result("store", &st);
 		print_result("raw", &raw);
 		printf("  ratio  %.0f%% of the raw commit rate\n", 100.0 * st.msgs_s / raw.msgs_s);
+		uint64_t batches = b1.batches - b0.batches, batched = b1.batched - b0.batched;
+		printf("  shared %.0f%% of deliveries in transactions of two or more (%.1f on "
+		       "average)\n",
+		       100.0 * (double)batched / (double)n,
+		       batches > 0 ? (double)batched / (double)batches : 0.0);
 		wait_for_indexer(conn);
 		printf("  index  search index caught up at most %.0f ms after a slice\n",
 		       index_lag_ms);
