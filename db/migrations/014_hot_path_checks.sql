@@ -16,25 +16,24 @@
 -- UIDNEXT - 1 after the increment, store-deliver.c and store-copy.c): one
 -- check on a row the delivery updates anyway instead of one more table.
 
+-- Raises what a failed CHECK constraint would.
+CREATE FUNCTION roost_check_failed(tbl text, con text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'new row for relation "%" violates check constraint "%"', tbl, con
+        USING ERRCODE = 'check_violation', TABLE = tbl, CONSTRAINT = con;
+END
+$$;
+
 CREATE FUNCTION roost_accounts_check() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.localpart = '' THEN
-        RAISE EXCEPTION 'new row for relation "accounts" violates check constraint "%"',
-            'accounts_localpart_check'
-            USING ERRCODE = 'check_violation', TABLE = 'accounts',
-                  CONSTRAINT = 'accounts_localpart_check';
+        PERFORM roost_check_failed('accounts', 'accounts_localpart_check');
     END IF;
     IF NEW.source NOT IN ('local', 'ldap') THEN
-        RAISE EXCEPTION 'new row for relation "accounts" violates check constraint "%"',
-            'accounts_source_check'
-            USING ERRCODE = 'check_violation', TABLE = 'accounts',
-                  CONSTRAINT = 'accounts_source_check';
+        PERFORM roost_check_failed('accounts', 'accounts_source_check');
     END IF;
     IF NEW.quota_bytes < 0 THEN
-        RAISE EXCEPTION 'new row for relation "accounts" violates check constraint "%"',
-            'accounts_quota_bytes_check'
-            USING ERRCODE = 'check_violation', TABLE = 'accounts',
-                  CONSTRAINT = 'accounts_quota_bytes_check';
+        PERFORM roost_check_failed('accounts', 'accounts_quota_bytes_check');
     END IF;
     RETURN NEW;
 END
@@ -53,10 +52,7 @@ CREATE FUNCTION roost_mailboxes_check() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.special_use NOT IN ('\All', '\Archive', '\Drafts', '\Flagged', '\Junk', '\Sent',
                                '\Trash') THEN
-        RAISE EXCEPTION 'new row for relation "mailboxes" violates check constraint "%"',
-            'mailboxes_special_use_check'
-            USING ERRCODE = 'check_violation', TABLE = 'mailboxes',
-                  CONSTRAINT = 'mailboxes_special_use_check';
+        PERFORM roost_check_failed('mailboxes', 'mailboxes_special_use_check');
     END IF;
     RETURN NEW;
 END
