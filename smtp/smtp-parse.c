@@ -353,15 +353,18 @@ static void header_scan_byte(struct smtp_header_scan *h, char ch)
 	unsigned pos = h->line_pos++;
 	if (!h->colon) {
 		/* White space between the name and the colon is allowed (RFC
-		 * 5322 4.5.8, obs-optional) and taken as part of nothing: the
-		 * MIME parser reads "From :" as From, so this scan must too. */
+		 * 5322 4.5.8, obs-optional): the MIME parser reads "From :" as
+		 * From, so this scan must too. Blanks are stored like any byte,
+		 * so that one inside the name ("F om") keeps it another name;
+		 * only trailing ones fall outside name_len. */
 		if (ch == ':') {
 			header_scan_name_end(h, h->name_len);
-		} else if (ch != ' ' && ch != '\t') {
-			if (pos < sizeof(h->name) - 1)
-				h->name[pos] = to_lower(ch);
-			h->name_len = pos + 1;
+			return;
 		}
+		if (pos < sizeof(h->name) - 1)
+			h->name[pos] = to_lower(ch);
+		if (ch != ' ' && ch != '\t')
+			h->name_len = pos + 1;
 		return;
 	}
 	if (!h->in_from || ch == '\r')

@@ -278,6 +278,9 @@ static const struct header_case header_cases[] = {
     {"FROM : victim@x\r\nFrom: a@b\r\n\r\n", 0, 2, " victim@x"},
     {"From\t: v@x\r\n\r\n", 0, 1, " v@x"},
     {"Fr om: v@x\r\nX-Long-Header-Name : y\r\n\r\n", 0, 0, ""},
+    /* The same with an earlier line's bytes where the blank is: "F om"
+     * must not read as "from" through "Organization"'s 'r'. */
+    {"Organization: o\r\nF om: v@x\r\nFrom: a@b\r\n\r\n", 0, 1, " a@b"},
     {"Subject: Received: x\r\nX-From: y\r\n\r\n", 0, 0, ""},
     {"From: one@x\r\nFrom: two@x\r\n\r\n", 0, 2, " one@x"},
     {"\r\nReceived: x\r\n", 0, 0, ""},
