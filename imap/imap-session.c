@@ -5,6 +5,7 @@
 #include "log.h"
 #include "xalloc.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,6 +252,9 @@ static void step(struct imap_session *s, struct arena *arena)
 		imap_arg_skip_rest(&cmd);
 	} else {
 		dispatch(&cmd);
+		/* A loan (imap_db_lend()) points into the command's frame: it
+		 * must have ended with it, through imap_db_return(). */
+		assert(s->db_lent == NULL);
 	}
 	if (!cmd.replied && !s->logout)
 		imap_reply_internal(&cmd, "no_reply");
