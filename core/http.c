@@ -377,7 +377,6 @@ static size_t http_body_limit(const struct http_server *srv, const struct http_r
 	return srv->opts.max_body;
 }
 
-/* First call of a request: everything that can be decided from the headers. */
 struct http_framing {
 	unsigned content_lengths, transfer_encodings;
 	const char *first_length, *first_coding;
@@ -425,6 +424,7 @@ static int http_framing_check(const struct http_request *req)
 	return 0;
 }
 
+/* First call of a request: everything that can be decided from the headers. */
 static enum MHD_Result http_on_headers(struct http_exchange *ex, const char *version)
 {
 	struct http_server *srv = ex->priv.srv;
