@@ -215,8 +215,11 @@ static int wa_guard_text(struct http_response *resp, const char *name, const cha
 {
 	if (value == NULL || utf8_valid(value, strlen(value)))
 		return 0;
+	/* The name is UTF-8 ("query" stands for one that is not): cut at a
+	 * character, so that the reply stays JSON. */
 	char msg[128];
-	snprintf(msg, sizeof(msg), "%.64s must be valid UTF-8", name);
+	snprintf(msg, sizeof(msg), "%.*s must be valid UTF-8",
+	         (int)utf8_cut(name, strlen(name), 64), name);
 	wa_error(resp, 400, name, msg);
 	return 1;
 }

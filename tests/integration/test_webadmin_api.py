@@ -435,6 +435,16 @@ def test_invalid_utf8_in_query_or_path_is_refused(server, admin, path, field):
     still_serves(server)
 
 
+def test_invalid_utf8_under_a_long_name_still_gets_json(admin):
+    # The message quotes at most 64 bytes of the name, cut at a character
+    # (a cut inside "é" would make the reply no longer JSON).
+    name = "a" + "\u00e9" * 40
+    quoted = "".join("%%%02x" % b for b in name.encode())
+    st, body = admin.call("GET", "/api/v1/domains?%s=%%ff" % quoted)
+    assert st == 400, body
+    assert body == {"error": "a" + "\u00e9" * 31 + " must be valid UTF-8", "field": name}, body
+
+
 @pytest.mark.parametrize("method,path,field", [
     ("PATCH", "/api/v1/accounts/a%ff%40example.com", "address"),
     ("DELETE", "/api/v1/accounts/a%40example.com?confirm=%ff", "confirm"),
