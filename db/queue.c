@@ -4,6 +4,7 @@
 #include "dkim-key.h"
 #include "log.h"
 #include "pool.h"
+#include "store-private.h"
 #include "strnum.h"
 #include "xalloc.h"
 
@@ -14,9 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char sql_blob[] =
-    "INSERT INTO blobs (sha256, size, data) VALUES ($1::bytea, $2::bigint, $3::bytea) "
-    "ON CONFLICT (sha256) DO NOTHING";
+/* Under the reference fence (store-private.h), as a delivery's. */
+static const char sql_blob[] = STORE_SQL_BLOB;
 static const char sql_queue[] =
     "INSERT INTO queue (sha256, sender, account_id, envid, dsn_ret, smtputf8) "
     "VALUES ($1::bytea, $2, NULLIF($3::bigint, 0), NULLIF($4, ''), $5, $6::boolean) RETURNING id";

@@ -40,13 +40,14 @@
 /* 9999-12-31T23:59:59Z: PostgreSQL timestamps go further, IMAP dates not. */
 #define STORE_INTERNALDATE_MAX ((time_t)253402300799)
 
-/* A deadlock, serialization failure, a race with store_gc() (the message
- * row vanished under us) or lost prepared statements: tries in all. */
+/* A deadlock, serialization failure or lost prepared statements: tries in
+ * all. */
 #define STORE_DELIVER_ATTEMPTS 3
 
-static const char sql_blob[] =
-    "INSERT INTO blobs (sha256, size, data) VALUES ($1::bytea, $2::bigint, $3::bytea) "
-    "ON CONFLICT (sha256) DO NOTHING";
+/* The blob first, under the reference fence (store-private.h): the
+ * message and entries may then refer to rows store_gc() had found
+ * unreferenced. */
+static const char sql_blob[] = STORE_SQL_BLOB;
 
 /* A message row this delivery creates is noted in search_pending: the
  * indexer (db/indexer.h) files its text in the trigram-indexed
@@ -344,9 +345,8 @@ static PGresult *deliver_read_all(struct deliver_ctx *c, bool *committed_r)
 	return fail;
 }
 
-/* Worth another attempt: serialization failure, deadlock, the message row
- * taken by store_gc() meanwhile (23503/23502), prepared statements lost
- * (26000) or found already there (42P05). */
+/* Worth another attempt: serialization failure, deadlock, prepared
+ * statements lost (26000) or found already there (42P05). */
 bool deliver_retryable(struct deliver_ctx *c, const PGresult *fail)
 {
 	const char *s = fail ? PQresultErrorField(fail, PG_DIAG_SQLSTATE) : NULL;
@@ -356,7 +356,7 @@ bool deliver_retryable(struct deliver_ctx *c, const PGresult *fail)
 		*c->state = 0;
 	if (c->state != NULL && strcmp(s, "42P05") == 0)
 		*c->state = STMT_ALL;
-	static const char *const retry[] = {"40001", "40P01", "23503", "23502", "26000", "42P05"};
+	static const char *const retry[] = {"40001", "40P01", "26000", "42P05"};
 	for (size_t i = 0; i < sizeof(retry) / sizeof(retry[0]); i++)
 		if (strcmp(s, retry[i]) == 0)
 			return true;

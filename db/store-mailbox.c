@@ -165,9 +165,9 @@ static enum store_err mailbox_lock(PGconn *conn, int64_t account_id, const char 
 	return err;
 }
 
-/* The entries go with the mailbox (ON DELETE CASCADE); their bytes are
- * released from the quota in the same statement. Blobs are left to
- * store_gc(). */
+/* The entries go with the mailbox (its delete trigger, migration 015);
+ * their bytes are released from the quota in the same statement. Message
+ * rows and blobs are left to store_gc(). */
 static const char sql_mailbox_delete[] =
     "WITH s AS (SELECT COALESCE(sum(size), 0)::bigint AS total FROM mailbox_entries "
     "  WHERE mailbox_id = $1::bigint), "

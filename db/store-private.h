@@ -23,6 +23,24 @@
 /* Channel of the change notifications (store.h, notifier.h). */
 #define STORE_NOTIFY_CHANNEL "roost_mailbox"
 
+/* The reference fence (migration 015). Blobs and message rows are deleted
+ * only by store_gc(), once nothing refers to them. A transaction that may
+ * refer anew to one it did not create (a delivery or a queued message of
+ * bytes stored before) holds the shared side from its blob statement to
+ * its end, and store_gc() deletes only under the exclusive side. (A copy
+ * refers only to messages that entries of its locked source mailbox
+ * hold.) The class is "RFNC", so the keys meet no other user of the
+ * two-key advisory lock space (pop3/lock.c). */
+#define STORE_FENCE_SHARED    "pg_advisory_xact_lock_shared(1380339267, 0)"
+#define STORE_FENCE_EXCLUSIVE "pg_advisory_xact_lock(1380339267, 0)"
+
+/* Stores a blob unless it is there already ($1 digest, $2 size, $3 data),
+ * taking the fence first, before the transaction refers to the blob (or to
+ * a message row of the same bytes). */
+#define STORE_SQL_BLOB                                                                             \
+	"INSERT INTO blobs (sha256, size, data) SELECT $1::bytea, $2::bigint, $3::bytea "          \
+	"FROM (SELECT " STORE_FENCE_SHARED ") AS fence ON CONFLICT (sha256) DO NOTHING"
+
 struct store_incoming {
 	EVP_MD_CTX *sha;
 	struct buf data; /* the raw message, bounded by max_size */

@@ -11,6 +11,7 @@
 #include "prepared.h"
 #include "search-words.h"
 #include "store.h"
+#include "store-private.h"
 #include "utf8.h"
 
 #include <ftw.h>
@@ -723,6 +724,200 @@ UNIT_TEST(store_mailbox_lifecycle)
 	CHECK_INT(q_num("SELECT used_bytes FROM accounts WHERE id = $1::bigint", num(a, id), NULL),
 	          0);
 	CHECK(mailbox_id(a, "Jobs/2026") > 0);
+}
+
+/* Delivers raw to a's INBOX and expunges it again: its message row and
+ * blob are left unreferenced, as store_gc() finds them. Returns the
+ * message row's id. */
+static long long orphan_message(int64_t a, struct store_incoming *in)
+{
+	struct store_target t = target(a, 0);
+	CHECK_INT(store_deliver(db(), in, &t, 1, false), STORE_OK);
+	uint32_t *ex;
+	size_t n;
+	CHECK_INT(store_expunge(db(), mailbox_id(a, "INBOX"), &t.uid_r, 1, &ex, &n), STORE_OK);
+	free(ex);
+	return q_num("SELECT id FROM messages WHERE sha256 = decode($1, 'hex')",
+	             store_incoming_sha256_hex(in), NULL);
+}
+
+/* Waits (10 s at most) until some backend waits for an advisory lock. */
+static bool fence_waited_for(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (q_num(
+		        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+		        NULL, NULL) > 0)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static bool exec_ok(PGconn *conn, const char *sql)
+{
+	PGresult *r = PQexec(conn, sql);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+	if (!ok)
+		unit_fail(__FILE__, __LINE__, "%s: %s", sql, PQerrorMessage(conn));
+	PQclear(r);
+	return ok;
+}
+
+/* A message left unreferenced, one side of the reference fence held by
+ * holder in an open transaction, and a thread on the other side waiting
+ * for it: a gc, or a delivery of the same bytes. */
+struct fence_race {
+	int64_t account;
+	struct buf raw;
+	struct store_incoming *in;
+	long long msg;
+	PGconn *holder;
+	pthread_t thread;
+	int64_t gc_removed;    /* the gc thread's */
+	struct store_target t; /* the delivery thread's */
+	enum store_err deliver_err;
+};
+
+static void *fence_race_gc(void *arg)
+{
+	struct fence_race *r = arg;
+	PGconn *conn = test_connect();
+	r->gc_removed = conn != NULL ? store_gc(conn) : -1;
+	PQfinish(conn);
+	return NULL;
+}
+
+static void *fence_race_deliver(void *arg)
+{
+	struct fence_race *r = arg;
+	PGconn *conn = test_connect();
+	r->t = target(r->account, 0);
+	r->deliver_err = conn != NULL ? store_deliver(conn, r->in, &r->t, 1, false) : STORE_ETEMP;
+	PQfinish(conn);
+	return NULL;
+}
+
+/* holder takes the fence with fence_sql, then thread_main starts and waits
+ * for it. False (reported) if that did not happen. */
+static bool fence_race_start(struct fence_race *r, const char *fence_sql,
+                             void *(*thread_main)(void *))
+{
+	*r = (struct fence_race){.account = make_account(0)};
+	r->in = new_incoming(&r->raw);
+	r->msg = orphan_message(r->account, r->in);
+	CHECK(r->msg > 0);
+	r->holder = test_connect();
+	if (r->holder == NULL || !exec_ok(r->holder, "BEGIN") || !exec_ok(r->holder, fence_sql)) {
+		PQfinish(r->holder);
+		return false;
+	}
+	pthread_create(&r->thread, NULL, thread_main, r);
+	CHECK(fence_waited_for());
+	return true;
+}
+
+/* Commits the holder's transaction and lets the thread finish. */
+static void fence_race_end(struct fence_race *r)
+{
+	CHECK(exec_ok(r->holder, "COMMIT"));
+	pthread_join(r->thread, NULL);
+	PQfinish(r->holder);
+}
+
+static void fence_race_free(struct fence_race *r)
+{
+	store_incoming_free(&r->in);
+	buf_free(&r->raw);
+}
+
+/* store_gc() found a message unreferenced, but a transaction holding the
+ * reference fence refers to it before gc may delete: it stays. */
+UNIT_TEST(store_gc_keeps_what_a_transaction_in_flight_refers_to)
+{
+	if (db() == NULL)
+		return;
+	struct fence_race r;
+	if (fence_race_start(&r, "SELECT " STORE_FENCE_SHARED, fence_race_gc)) {
+		/* As a delivery of the same bytes would: an entry for the message. */
+		char sql[256];
+		snprintf(sql, sizeof(sql),
+		         "INSERT INTO mailbox_entries (mailbox_id, uid, message_id, modseq, size) "
+		         "VALUES (%lld, 4000000000, %lld, 1, 1)",
+		         (long long)mailbox_id(r.account, "INBOX"), r.msg);
+		CHECK(exec_ok(r.holder, sql));
+		fence_race_end(&r);
+		CHECK(r.gc_removed >= 0);
+		char id[24];
+		CHECK_INT(q_num("SELECT count(*) FROM messages WHERE id = $1::bigint",
+		                num(r.msg, id), NULL),
+		          1);
+		CHECK_INT(blob_count(store_incoming_sha256_hex(r.in)), 1);
+	}
+	fence_race_free(&r);
+}
+
+/* A delivery of bytes stored before waits while gc holds the fence, so gc
+ * cannot delete the rows it is about to refer to. */
+UNIT_TEST(store_deliver_waits_for_gc)
+{
+	if (db() == NULL)
+		return;
+	struct fence_race r;
+	if (fence_race_start(&r, "SELECT " STORE_FENCE_EXCLUSIVE, fence_race_deliver)) {
+		/* What gc would delete now. */
+		char sql[160];
+		snprintf(sql, sizeof(sql), "DELETE FROM messages WHERE id = %lld", r.msg);
+		CHECK(exec_ok(r.holder, sql));
+		CHECK(exec_ok(r.holder,
+		              "DELETE FROM blobs b WHERE NOT EXISTS "
+		              "(SELECT 1 FROM messages m WHERE m.sha256 = b.sha256) AND NOT EXISTS "
+		              "(SELECT 1 FROM queue q WHERE q.sha256 = b.sha256)"));
+		fence_race_end(&r);
+		CHECK_INT(r.deliver_err, STORE_OK);
+		CHECK_INT(r.t.result, STORE_OK);
+		char mb[24], uid[24];
+		CHECK_INT(q_num("SELECT count(*) FROM mailbox_entries e JOIN messages m ON "
+		                "m.id = e.message_id JOIN blobs b ON b.sha256 = m.sha256 "
+		                "WHERE e.mailbox_id = $1::bigint AND e.uid = $2::bigint",
+		                num(mailbox_id(r.account, "INBOX"), mb), num(r.t.uid_r, uid)),
+		          1);
+	}
+	fence_race_free(&r);
+}
+
+/* Entries go with their mailbox, also when the account is removed. */
+UNIT_TEST(store_entries_go_with_their_mailbox)
+{
+	if (db() == NULL)
+		return;
+	int64_t a = make_account(0);
+	for (int i = 0; i < 2; i++) {
+		struct buf raw;
+		struct store_incoming *in = new_incoming(&raw);
+		struct store_target t[2] = {target(a, 0), target(a, mailbox_id(a, "Archive"))};
+		CHECK_INT(store_deliver(db(), in, t, 2, false), STORE_OK);
+		store_incoming_free(&in);
+		buf_free(&raw);
+	}
+	char id[24], arch[24];
+	num(mailbox_id(a, "Archive"), arch);
+	CHECK_INT(
+	    q_num("SELECT count(*) FROM mailbox_entries WHERE mailbox_id = $1::bigint", arch, NULL),
+	    2);
+	CHECK_INT(store_mailbox_delete(db(), a, "Archive"), STORE_OK);
+	CHECK_INT(
+	    q_num("SELECT count(*) FROM mailbox_entries WHERE mailbox_id = $1::bigint", arch, NULL),
+	    0);
+	num(mailbox_id(a, "INBOX"), id);
+	CHECK_INT(
+	    q_num("SELECT count(*) FROM mailbox_entries WHERE mailbox_id = $1::bigint", id, NULL),
+	    2);
+	q_num("DELETE FROM accounts WHERE id = $1::bigint RETURNING 0", num(a, (char[24]){0}),
+	      NULL);
+	CHECK_INT(
+	    q_num("SELECT count(*) FROM mailbox_entries WHERE mailbox_id = $1::bigint", id, NULL),
+	    0);
 }
 
 UNIT_TEST(store_message_slices)
