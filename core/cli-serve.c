@@ -297,7 +297,9 @@ static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 	}
 	struct mime_limits limits;
 	config_mime_limits(s->db.cfg, &limits);
-	s->indexer = indexer_start(s->db.pool, 0, &limits, &merr);
+	s->indexer =
+	    indexer_start(s->db.pool, 0, &limits,
+	                  (unsigned)config_uint(s->db.cfg, CFG_DATABASE_CLEANUP_INTERVAL), &merr);
 	if (s->indexer == NULL) {
 		cli_error("indexer: %s", merr);
 		free(merr);

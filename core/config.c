@@ -48,6 +48,10 @@ static const struct config_setting config_table[CFG__COUNT] = {
          "Deliveries that arrive while others are being stored share their transaction: at most "
          "this many such shared transactions run at once, each holding the deliveries that "
          "queued meanwhile (up to 64). 0: every delivery commits alone."},
+    [CFG_DATABASE_CLEANUP_INTERVAL] =
+        {"database", "cleanup_interval", CONFIG_SECONDS, "10m", 1, 86400, NULL,
+         "How often the space of deleted mail is reclaimed: message texts that no mailbox and no "
+         "queued message holds any more are deleted from the database."},
     [CFG_DATABASE_PG_BINDIR] =
         {"database", "pg_bindir", CONFIG_STR, "", 0, 0, NULL,
          "Directory of PostgreSQL's server programs (initdb, pg_ctl, postgres) for the managed "

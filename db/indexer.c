@@ -249,6 +249,8 @@ struct indexer {
 	struct db_pool *pool;
 	struct mime_limits limits;
 	unsigned interval_ms;
+	uint64_t cleanup_ms;  /* 0: never */
+	uint64_t cleanup_due; /* clock_monotonic_ms() */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -282,6 +284,25 @@ static bool indexer_defer(uint64_t *deferring_since, bool catching_up)
 	return now - *deferring_since < INDEXER_MAX_DEFER_MS;
 }
 
+/* store_gc() when it is due. */
+static void indexer_cleanup(struct indexer *ix)
+{
+	uint64_t now = clock_monotonic_ms();
+	if (ix->cleanup_ms == 0 || now < ix->cleanup_due)
+		return;
+	ix->cleanup_due = now + ix->cleanup_ms;
+	PGconn *conn = db_pool_borrow(ix->pool, INDEXER_BORROW_MS);
+	if (conn == NULL)
+		return;
+	int64_t blobs = store_gc(conn);
+	db_pool_return(ix->pool, &conn);
+	if (blobs > 0)
+		log_info("event=store_cleanup blobs_deleted=%lld ms=%llu", (long long)blobs,
+		         (unsigned long long)(clock_monotonic_ms() - now));
+	else if (blobs < 0)
+		log_warn("event=store_cleanup_failed");
+}
+
 static void *indexer_main(void *arg)
 {
 	struct indexer *ix = arg;
@@ -294,6 +315,7 @@ static void *indexer_main(void *arg)
 				break;
 			continue;
 		}
+		indexer_cleanup(ix);
 		int done = -1;
 		PGconn *conn = db_pool_borrow(ix->pool, INDEXER_BORROW_MS);
 		if (conn != NULL) {
@@ -314,7 +336,7 @@ static void *indexer_main(void *arg)
 }
 
 struct indexer *indexer_start(struct db_pool *pool, unsigned interval_ms,
-                              const struct mime_limits *limits, char **error_r)
+                              const struct mime_limits *limits, unsigned cleanup_s, char **error_r)
 {
 	struct indexer *ix = xcalloc(1, sizeof(*ix));
 	ix->pool = pool;
@@ -323,6 +345,8 @@ struct indexer *indexer_start(struct db_pool *pool, unsigned interval_ms,
 	else
 		mime_limits_default(&ix->limits);
 	ix->interval_ms = interval_ms == 0 ? 200 : interval_ms;
+	ix->cleanup_ms = (uint64_t)cleanup_s * 1000;
+	ix->cleanup_due = clock_monotonic_ms() + ix->cleanup_ms;
 	pthread_mutex_init(&ix->lock, NULL);
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
