@@ -88,7 +88,7 @@ enum store_err store_deliver(PGconn *conn, struct store_incoming *in, struct sto
  * deliveries that arrive while others are being stored share their
  * transaction (store-deliver-batch.c): at most `lanes` such transactions
  * at once, each run on the connection of one of its callers; 0 stores each
- * delivery alone. Default 2. Each call still returns after its own data
+ * delivery alone. Default 4. Each call still returns after its own data
  * committed, with the same results as alone. */
 void store_deliver_set_lanes(unsigned lanes);
 
