@@ -688,7 +688,9 @@ static enum directory_err local_account_remove(struct directory *dir, const char
 	PGconn *conn = local_borrow(dir, error_r);
 	if (conn == NULL)
 		return DIR_ETEMP;
-	/* Mailboxes, entries and tombstones go by ON DELETE CASCADE. */
+	/* Mailboxes and tombstones go by ON DELETE CASCADE, entries with
+	 * their mailboxes (migration 015's trigger); store_gc() then frees
+	 * the messages no one else holds. */
 	PGresult *res = local_exec(conn, "DELETE FROM accounts WHERE address = $1 RETURNING id", 1,
 	                           params, "removing an account", error_r);
 	enum directory_err e = DIR_ETEMP;
