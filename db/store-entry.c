@@ -202,103 +202,99 @@ enum store_err store_expunged_since(PGconn *conn, int64_t mailbox_id, uint64_t s
 }
 
 /* Garbage collection. Orphans are looked for without the reference fence
- * (store-private.h), which may take a while on a large store, and deleted
- * under it, each checked again: what a delivery referred to meanwhile has
- * committed by then and stays. Deliveries wait for the fence only while a
- * batch is deleted. Rows another transaction holds locked (the indexer
- * filing a message's text) are left for the next run. */
+ * (store-private.h), in one scan per kind (which may take a while on a
+ * large store), and deleted under it in batches, each row checked again:
+ * what a delivery referred to meanwhile has committed by then and stays.
+ * Deliveries wait for the fence only while a batch is deleted. Rows
+ * another transaction holds locked (the indexer filing a message's text)
+ * are left for the next run, as are orphans past the first
+ * STORE_GC_SCAN. Messages go first, so the blobs they held go in the same
+ * run. */
+#define STORE_GC_SCAN  100000
 #define STORE_GC_BATCH 500
 
-static const char sql_gc_find_messages[] =
-    "SELECT array_agg(id)::text FROM (SELECT id FROM messages m WHERE NOT EXISTS "
-    "(SELECT 1 FROM mailbox_entries e WHERE e.message_id = m.id) LIMIT $1::integer) AS o";
+struct gc_kind {
+	const char *what;
+	const char *find;   /* $1 the most to find; one text column */
+	const char *delete; /* $1 a text array of what find found */
+};
 
-static const char sql_gc_find_blobs[] =
-    "SELECT array_agg(sha256)::text FROM (SELECT sha256 FROM blobs b WHERE NOT EXISTS "
-    "(SELECT 1 FROM messages m WHERE m.sha256 = b.sha256) AND NOT EXISTS "
-    "(SELECT 1 FROM queue q WHERE q.sha256 = b.sha256) LIMIT $1::integer) AS o";
-
-static const char sql_gc_fence[] = "SELECT " STORE_FENCE_EXCLUSIVE;
-
-static const char sql_gc_messages[] =
+static const struct gc_kind gc_messages = {
+    "gc_messages",
+    "SELECT id::text FROM messages m WHERE NOT EXISTS "
+    "(SELECT 1 FROM mailbox_entries e WHERE e.message_id = m.id) LIMIT $1::integer",
     "DELETE FROM messages WHERE id IN (SELECT id FROM messages m "
-    "WHERE id = ANY($1::bigint[]) AND NOT EXISTS "
-    "(SELECT 1 FROM mailbox_entries e WHERE e.message_id = m.id) FOR UPDATE SKIP LOCKED)";
+    "WHERE id = ANY($1::text[]::bigint[]) AND NOT EXISTS "
+    "(SELECT 1 FROM mailbox_entries e WHERE e.message_id = m.id) FOR UPDATE SKIP LOCKED)",
+};
 
-static const char sql_gc_blobs[] =
-    "DELETE FROM blobs WHERE sha256 IN (SELECT sha256 FROM blobs b "
-    "WHERE sha256 = ANY($1::bytea[]) AND NOT EXISTS "
+static const struct gc_kind gc_blobs = {
+    "gc_blobs",
+    "SELECT encode(sha256, 'hex') FROM blobs b WHERE NOT EXISTS "
     "(SELECT 1 FROM messages m WHERE m.sha256 = b.sha256) AND NOT EXISTS "
-    "(SELECT 1 FROM queue q WHERE q.sha256 = b.sha256) FOR UPDATE SKIP LOCKED)";
+    "(SELECT 1 FROM queue q WHERE q.sha256 = b.sha256) LIMIT $1::integer",
+    "DELETE FROM blobs WHERE sha256 IN (SELECT sha256 FROM blobs b "
+    "WHERE sha256 IN (SELECT decode(h, 'hex') FROM unnest($1::text[]) AS h) AND NOT EXISTS "
+    "(SELECT 1 FROM messages m WHERE m.sha256 = b.sha256) AND NOT EXISTS "
+    "(SELECT 1 FROM queue q WHERE q.sha256 = b.sha256) FOR UPDATE SKIP LOCKED)",
+};
 
-/* An array literal of up to STORE_GC_BATCH orphans (NULL: none, or *err_r). */
-static char *gc_find(PGconn *conn, const char *what, const char *sql, enum store_err *err_r)
+/* Deletes what list ("{...}") names that is still unreferenced, in a
+ * transaction under the fence. Rows deleted, or -1. */
+static int64_t gc_batch(PGconn *conn, const struct gc_kind *k, const char *list)
 {
-	struct store_params p;
-	store_params_init(&p);
-	store_param_i64(&p, STORE_GC_BATCH);
-	PGresult *r = store_exec(conn, what, sql, &p, err_r);
-	if (r == NULL)
-		return NULL;
-	char *list = PQntuples(r) == 1 ? store_res_strdup(r, 0, 0) : NULL;
-	PQclear(r);
-	return list;
-}
-
-/* Rows deleted by sql with the list, or -1. */
-static int64_t gc_delete(PGconn *conn, const char *what, const char *sql, const char *list)
-{
-	if (list == NULL)
-		return 0;
-	struct store_params p;
-	store_params_init(&p);
-	store_param_text(&p, list);
-	enum store_err err;
-	PGresult *r = store_exec(conn, what, sql, &p, &err);
-	if (r == NULL)
+	if (store_tx_begin(conn) != STORE_OK)
 		return -1;
+	enum store_err err =
+	    store_exec_cmd(conn, "gc_fence", "SELECT " STORE_FENCE_EXCLUSIVE, NULL);
+	PGresult *r = NULL;
+	if (err == STORE_OK) {
+		struct store_params p;
+		store_params_init(&p);
+		store_param_text(&p, list);
+		r = store_exec(conn, k->what, k->delete, &p, &err);
+	}
 	uint64_t n = 0;
-	if (str_to_u64(PQcmdTuples(r), INT64_MAX, &n) < 0)
+	if (r != NULL && str_to_u64(PQcmdTuples(r), INT64_MAX, &n) < 0)
 		n = 0;
 	PQclear(r);
-	return (int64_t)n;
-}
-
-/* One batch, in one transaction: messages rows deleted in *msgs_r, blobs in
- * *blobs_r. */
-static enum store_err gc_round(PGconn *conn, int64_t *msgs_r, int64_t *blobs_r)
-{
-	*msgs_r = *blobs_r = 0;
-	enum store_err err = store_tx_begin(conn);
-	if (err != STORE_OK)
-		return err;
-	char *msgs = gc_find(conn, "gc_find_messages", sql_gc_find_messages, &err);
-	char *blobs =
-	    err == STORE_OK ? gc_find(conn, "gc_find_blobs", sql_gc_find_blobs, &err) : NULL;
-	if (err == STORE_OK && (msgs != NULL || blobs != NULL))
-		err = store_exec_cmd(conn, "gc_fence", sql_gc_fence, NULL);
-	if (err == STORE_OK)
-		*msgs_r = gc_delete(conn, "gc_messages", sql_gc_messages, msgs);
-	if (err == STORE_OK && *msgs_r >= 0)
-		*blobs_r = gc_delete(conn, "gc_blobs", sql_gc_blobs, blobs);
-	if (err == STORE_OK && (*msgs_r < 0 || *blobs_r < 0))
-		err = STORE_ETEMP;
-	free(msgs);
-	free(blobs);
 	if (err == STORE_OK)
 		err = store_tx_commit(conn);
 	else
 		store_tx_rollback(conn);
-	return err;
+	return err == STORE_OK ? (int64_t)n : -1;
+}
+
+/* One kind's orphans: rows deleted, or -1. */
+static int64_t gc_pass(PGconn *conn, const struct gc_kind *k)
+{
+	struct store_params p;
+	store_params_init(&p);
+	store_param_i64(&p, STORE_GC_SCAN);
+	enum store_err err;
+	PGresult *found = store_exec(conn, k->what, k->find, &p, &err);
+	if (found == NULL)
+		return -1;
+	int rows = PQntuples(found);
+	int64_t total = 0;
+	struct buf list;
+	buf_init(&list, BUF_NO_LIMIT);
+	for (int i = 0; i < rows && total >= 0; i += STORE_GC_BATCH) {
+		buf_reset(&list);
+		for (int j = i; j < rows && j < i + STORE_GC_BATCH; j++)
+			buf_printf(&list, "%c%s", j == i ? '{' : ',', PQgetvalue(found, j, 0));
+		buf_append_char(&list, '}');
+		int64_t n = gc_batch(conn, k, buf_cstr(&list));
+		total = n < 0 ? -1 : total + n;
+	}
+	buf_free(&list);
+	PQclear(found);
+	return total;
 }
 
 int64_t store_gc(PGconn *conn)
 {
-	int64_t total = 0, msgs, blobs;
-	do {
-		if (gc_round(conn, &msgs, &blobs) != STORE_OK)
-			return -1;
-		total += blobs;
-	} while (msgs > 0 || blobs > 0);
-	return total;
+	if (gc_pass(conn, &gc_messages) < 0)
+		return -1;
+	return gc_pass(conn, &gc_blobs);
 }

@@ -726,6 +726,30 @@ UNIT_TEST(store_mailbox_lifecycle)
 	CHECK(mailbox_id(a, "Jobs/2026") > 0);
 }
 
+/* More orphans than one batch deletes: one run takes them all, the
+ * messages and then the blobs they held. */
+UNIT_TEST(store_gc_many_orphans)
+{
+	if (db() == NULL)
+		return;
+	q_num(
+	    "WITH b AS (INSERT INTO blobs (sha256, size, data) SELECT "
+	    "sha256(convert_to('gc-many-' || i, 'UTF8')), 1, '\\x78' FROM generate_series(1, 1200) "
+	    "AS i RETURNING sha256) "
+	    "INSERT INTO messages (sha256, size, header_size, envelope, body, bodystructure, "
+	    "parts) "
+	    "SELECT sha256, 1, 0, '', '', '', '' FROM b RETURNING 0",
+	    NULL, NULL);
+	CHECK(store_gc(db()) >= 1200);
+	CHECK_INT(
+	    q_num("SELECT count(*) FROM blobs WHERE sha256 IN (SELECT "
+	          "sha256(convert_to('gc-many-' || i, 'UTF8')) FROM generate_series(1, 1200) AS i)",
+	          NULL, NULL),
+	    0);
+	CHECK_INT(
+	    q_num("SELECT count(*) FROM messages WHERE size = 1 AND envelope = ''", NULL, NULL), 0);
+}
+
 /* Delivers raw to a's INBOX and expunges it again: its message row and
  * blob are left unreferenced, as store_gc() finds them. Returns the
  * message row's id. */
