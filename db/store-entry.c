@@ -240,13 +240,20 @@ static const struct gc_kind gc_blobs = {
 };
 
 /* Deletes what list ("{...}") names that is still unreferenced, in a
- * transaction under the fence. Rows deleted, or -1. */
+ * transaction under the fence. While gc waits for the fence, deliveries
+ * wait behind it: a transaction that holds the shared side too long (none
+ * should) makes this run give up after STORE_GC_FENCE_WAIT instead. Rows
+ * deleted, or -1. */
+#define STORE_GC_FENCE_WAIT "5s"
+
 static int64_t gc_batch(PGconn *conn, const struct gc_kind *k, const char *list)
 {
 	if (store_tx_begin(conn) != STORE_OK)
 		return -1;
-	enum store_err err =
-	    store_exec_cmd(conn, "gc_fence", "SELECT " STORE_FENCE_EXCLUSIVE, NULL);
+	enum store_err err = store_exec_cmd(
+	    conn, "gc_fence_wait", "SET LOCAL lock_timeout = '" STORE_GC_FENCE_WAIT "'", NULL);
+	if (err == STORE_OK)
+		err = store_exec_cmd(conn, "gc_fence", "SELECT " STORE_FENCE_EXCLUSIVE, NULL);
 	PGresult *r = NULL;
 	if (err == STORE_OK) {
 		struct store_params p;

@@ -12,8 +12,8 @@
 -- and a delivery may refer anew to a row gc has just found unreferenced
 -- (the same bytes delivered or queued again). Now every transaction that
 -- stores bytes holds the shared side of an advisory lock (the "reference
--- fence", STORE_FENCE_* in db/store-private.h) from its first statement,
--- and gc deletes only while it holds the exclusive side: it sees every
+-- fence", STORE_FENCE_* in db/store-private.h) from its blob statement
+-- on, and gc deletes only while it holds the exclusive side: it sees every
 -- reference that was being made as committed, and none is made while it
 -- deletes. A copy refers only to message rows that entries of its source
 -- mailbox hold, and those stay while it holds that mailbox's lock (every

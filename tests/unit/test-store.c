@@ -910,6 +910,32 @@ UNIT_TEST(store_deliver_waits_for_gc)
 	fence_race_free(&r);
 }
 
+/* A transaction that keeps the shared side of the fence makes gc give up
+ * (after STORE_GC_FENCE_WAIT) rather than hold deliveries up for ever. */
+UNIT_TEST(store_gc_gives_up_on_a_fence_held_too_long)
+{
+	if (db() == NULL)
+		return;
+	struct fence_race r = {.account = make_account(0)};
+	r.in = new_incoming(&r.raw);
+	r.msg = orphan_message(r.account, r.in);
+	PGconn *holder = test_connect();
+	if (holder != NULL && exec_ok(holder, "BEGIN") &&
+	    exec_ok(holder, "SELECT " STORE_FENCE_SHARED)) {
+		CHECK_INT(store_gc(db()), -1);
+		char id[24];
+		CHECK_INT(q_num("SELECT count(*) FROM messages WHERE id = $1::bigint",
+		                num(r.msg, id), NULL),
+		          1);
+		CHECK(exec_ok(holder, "COMMIT"));
+		CHECK(store_gc(db()) >= 1);
+		CHECK_INT(q_num("SELECT count(*) FROM messages WHERE id = $1::bigint", id, NULL),
+		          0);
+	}
+	PQfinish(holder);
+	fence_race_free(&r);
+}
+
 /* Entries go with their mailbox, also when the account is removed. */
 UNIT_TEST(store_entries_go_with_their_mailbox)
 {
