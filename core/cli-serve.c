@@ -5,6 +5,7 @@
 #include "buf.h"
 #include "directory.h"
 #include "http.h"
+#include "cleanup.h"
 #include "indexer.h"
 #include "notify-batch.h"
 #include "log.h"
@@ -162,6 +163,7 @@ struct serve_ctx {
 	struct directory *dir;
 	struct notifier *notifier;
 	struct indexer *indexer;
+	struct store_cleanup *cleanup;
 	struct http_server *https;
 	struct http_server *http_redirect;
 	struct webadmin *wa; /* when webadmin/ is built */
@@ -297,11 +299,16 @@ static int serve_setup(struct serve_ctx *s, const struct cli_args *args)
 	}
 	struct mime_limits limits;
 	config_mime_limits(s->db.cfg, &limits);
-	s->indexer =
-	    indexer_start(s->db.pool, 0, &limits,
-	                  (unsigned)config_uint(s->db.cfg, CFG_DATABASE_CLEANUP_INTERVAL), &merr);
+	s->indexer = indexer_start(s->db.pool, 0, &limits, &merr);
 	if (s->indexer == NULL) {
 		cli_error("indexer: %s", merr);
+		free(merr);
+		return -1;
+	}
+	s->cleanup = store_cleanup_start(
+	    s->db.pool, (unsigned)config_uint(s->db.cfg, CFG_DATABASE_CLEANUP_INTERVAL), &merr);
+	if (s->cleanup == NULL) {
+		cli_error("cleanup: %s", merr);
 		free(merr);
 		return -1;
 	}
@@ -323,6 +330,7 @@ static void serve_teardown(struct serve_ctx *s)
 	webadmin_free(&s->wa);
 #endif
 	notify_batch_stop();
+	store_cleanup_stop(&s->cleanup);
 	indexer_stop(&s->indexer);
 	notifier_stop(&s->notifier);
 	directory_close(&s->dir);

@@ -7,12 +7,11 @@
 #include "search-words.h"
 #include "store-private.h"
 #include "utf8.h"
+#include "worker.h"
 #include "xalloc.h"
 
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,25 +248,10 @@ struct indexer {
 	struct db_pool *pool;
 	struct mime_limits limits;
 	unsigned interval_ms;
-	uint64_t cleanup_ms;  /* 0: never */
-	uint64_t cleanup_due; /* clock_monotonic_ms() */
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stop;
+	uint64_t deferring_since;
+	bool catching_up;
+	struct worker *w;
 };
-
-/* Sleeps up to ms unless asked to stop; true when stopping. */
-static bool indexer_sleep(struct indexer *ix, unsigned ms)
-{
-	struct timespec until = clock_monotonic_at(clock_monotonic_ms() + ms);
-	pthread_mutex_lock(&ix->lock);
-	while (!ix->stop && pthread_cond_timedwait(&ix->cond, &ix->lock, &until) != ETIMEDOUT)
-		;
-	bool stop = ix->stop;
-	pthread_mutex_unlock(&ix->lock);
-	return stop;
-}
 
 /* True while deliveries are running and indexing may wait a little: at most
  * INDEXER_MAX_DEFER_MS, after which it catches up on the whole backlog
@@ -284,59 +268,29 @@ static bool indexer_defer(uint64_t *deferring_since, bool catching_up)
 	return now - *deferring_since < INDEXER_MAX_DEFER_MS;
 }
 
-/* store_gc() when it is due. */
-static void indexer_cleanup(struct indexer *ix)
-{
-	uint64_t now = clock_monotonic_ms();
-	if (ix->cleanup_ms == 0 || now < ix->cleanup_due)
-		return;
-	ix->cleanup_due = now + ix->cleanup_ms;
-	PGconn *conn = db_pool_borrow(ix->pool, INDEXER_BORROW_MS);
-	if (conn == NULL)
-		return;
-	int64_t blobs = store_gc(conn);
-	db_pool_return(ix->pool, &conn);
-	if (blobs > 0)
-		log_info("event=store_cleanup blobs_deleted=%lld ms=%llu", (long long)blobs,
-		         (unsigned long long)(clock_monotonic_ms() - now));
-	else if (blobs < 0)
-		log_warn("event=store_cleanup_failed");
-}
-
-static void *indexer_main(void *arg)
+static unsigned indexer_round(struct worker *w, void *arg)
 {
 	struct indexer *ix = arg;
-	log_set_session("indexer");
-	uint64_t deferring_since = 0;
-	bool catching_up = false;
-	for (;;) {
-		if (indexer_defer(&deferring_since, catching_up)) {
-			if (indexer_sleep(ix, INDEXER_QUIET_MS))
-				break;
-			continue;
-		}
-		indexer_cleanup(ix);
-		int done = -1;
-		PGconn *conn = db_pool_borrow(ix->pool, INDEXER_BORROW_MS);
-		if (conn != NULL) {
-			done = store_index_pending(conn, INDEXER_BATCH, &ix->limits);
-			db_pool_return(ix->pool, &conn);
-		}
-		if (done > 0)
-			log_debug("event=indexed messages=%d", done);
-		/* A deferral that ran out: index everything before deferring again. */
-		catching_up = done == INDEXER_BATCH || (deferring_since != 0 && done > 0);
-		unsigned wait = done == INDEXER_BATCH ? 0 : ix->interval_ms;
-		if (done < 0)
-			wait = ix->interval_ms * 10; /* database trouble: back off */
-		if (indexer_sleep(ix, wait))
-			break;
+	(void)w;
+	if (indexer_defer(&ix->deferring_since, ix->catching_up))
+		return INDEXER_QUIET_MS;
+	int done = -1;
+	PGconn *conn = db_pool_borrow(ix->pool, INDEXER_BORROW_MS);
+	if (conn != NULL) {
+		done = store_index_pending(conn, INDEXER_BATCH, &ix->limits);
+		db_pool_return(ix->pool, &conn);
 	}
-	return NULL;
+	if (done > 0)
+		log_debug("event=indexed messages=%d", done);
+	/* A deferral that ran out: index everything before deferring again. */
+	ix->catching_up = done == INDEXER_BATCH || (ix->deferring_since != 0 && done > 0);
+	if (done < 0)
+		return ix->interval_ms * 10; /* database trouble: back off */
+	return done == INDEXER_BATCH ? 0 : ix->interval_ms;
 }
 
 struct indexer *indexer_start(struct db_pool *pool, unsigned interval_ms,
-                              const struct mime_limits *limits, unsigned cleanup_s, char **error_r)
+                              const struct mime_limits *limits, char **error_r)
 {
 	struct indexer *ix = xcalloc(1, sizeof(*ix));
 	ix->pool = pool;
@@ -345,21 +299,8 @@ struct indexer *indexer_start(struct db_pool *pool, unsigned interval_ms,
 	else
 		mime_limits_default(&ix->limits);
 	ix->interval_ms = interval_ms == 0 ? 200 : interval_ms;
-	ix->cleanup_ms = (uint64_t)cleanup_s * 1000;
-	ix->cleanup_due = clock_monotonic_ms() + ix->cleanup_ms;
-	pthread_mutex_init(&ix->lock, NULL);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&ix->cond, &attr);
-	pthread_condattr_destroy(&attr);
-	int err = pthread_create(&ix->thread, NULL, indexer_main, ix);
-	if (err != 0) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "cannot start the indexer thread: %s", strerror(err));
-		*error_r = xstrdup(msg);
-		pthread_cond_destroy(&ix->cond);
-		pthread_mutex_destroy(&ix->lock);
+	ix->w = worker_start("indexer", 0, indexer_round, ix, error_r);
+	if (ix->w == NULL) {
 		free(ix);
 		return NULL;
 	}
@@ -371,13 +312,7 @@ void indexer_stop(struct indexer **ixp)
 	struct indexer *ix = *ixp;
 	if (ix == NULL)
 		return;
-	pthread_mutex_lock(&ix->lock);
-	ix->stop = true;
-	pthread_cond_signal(&ix->cond);
-	pthread_mutex_unlock(&ix->lock);
-	pthread_join(ix->thread, NULL);
-	pthread_cond_destroy(&ix->cond);
-	pthread_mutex_destroy(&ix->lock);
+	worker_stop(&ix->w);
 	free(ix);
 	*ixp = NULL;
 }

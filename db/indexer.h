@@ -35,11 +35,9 @@ int store_index_mailbox(PGconn *conn, int64_t mailbox_id, const struct mime_limi
  * batch and every interval_ms otherwise. Deliveries come first: while this process is delivering
  * (one in the last INDEXER_QUIET_MS), indexing waits, but never longer than INDEXER_MAX_DEFER_MS;
  * then it indexes the whole backlog before it waits again, so the index stays seconds behind at
- * most, even under sustained load. The same thread reclaims the space of deleted mail
- * (store_gc()) every cleanup_s seconds, the first time cleanup_s after the start; 0: never.
- * NULL with a malloc'd *error_r on failure. */
+ * most, even under sustained load. NULL with a malloc'd *error_r on failure. */
 struct indexer *indexer_start(struct db_pool *pool, unsigned interval_ms,
-                              const struct mime_limits *limits, unsigned cleanup_s, char **error_r);
+                              const struct mime_limits *limits, char **error_r);
 #define INDEXER_QUIET_MS     50
 #define INDEXER_MAX_DEFER_MS 2000
 

@@ -201,70 +201,90 @@ enum store_err store_expunged_since(PGconn *conn, int64_t mailbox_id, uint64_t s
 	return STORE_OK;
 }
 
-/* Garbage collection. Orphans are looked for without the reference fence
- * (store-private.h), in one scan per kind (which may take a while on a
- * large store), and deleted under it in batches, each row checked again:
- * what a delivery referred to meanwhile has committed by then and stays.
- * Deliveries wait for the fence only while a batch is deleted. Rows
- * another transaction holds locked (the indexer filing a message's text)
- * are left for the next run, as are orphans past the first
- * STORE_GC_SCAN. Messages go first, so the blobs they held go in the same
- * run. */
+/* Garbage collection. Orphans are looked for in one scan per kind (which
+ * may take a while on a large store), then deleted in batches: each batch
+ * first takes the exclusive side of the fences (store-private.h) of the
+ * rows it found, skipping those a delivery holds, and then, in a statement
+ * of its own (so its snapshot sees what those deliveries committed),
+ * deletes the ones still unreferenced. Rows skipped, rows another
+ * transaction holds locked (the indexer filing a message's text) and
+ * orphans past the first STORE_GC_SCAN are left for the next run.
+ * Messages go first, so the blobs they held go in the same run. */
 #define STORE_GC_SCAN  100000
-#define STORE_GC_BATCH 500
+#define STORE_GC_BATCH 200
 
 struct gc_kind {
 	const char *what;
 	const char *find;   /* $1 the most to find; one text column */
-	const char *delete; /* $1 a text array of what find found */
+	const char *fence;  /* $1 a text array of found rows: those fenced */
+	const char *delete; /* $1 a text array of fenced rows */
 };
+
+#define GC_FENCE_WHERE                                                                             \
+	"pg_try_advisory_xact_lock(" STORE_FENCE_CLASS ", " STORE_FENCE_KEY("c.sha256") ")"
 
 static const struct gc_kind gc_messages = {
     "gc_messages",
     "SELECT id::text FROM messages m WHERE NOT EXISTS "
     "(SELECT 1 FROM mailbox_entries e WHERE e.message_id = m.id) LIMIT $1::integer",
+    /* OFFSET 0: the fences of these rows only, whatever the plan. */
+    "SELECT c.id::text FROM (SELECT id, sha256 FROM messages "
+    "WHERE id = ANY($1::text[]::bigint[]) OFFSET 0) AS c WHERE " GC_FENCE_WHERE,
     "DELETE FROM messages WHERE id IN (SELECT id FROM messages m "
     "WHERE id = ANY($1::text[]::bigint[]) AND NOT EXISTS "
     "(SELECT 1 FROM mailbox_entries e WHERE e.message_id = m.id) FOR UPDATE SKIP LOCKED)",
 };
 
+#define GC_BLOB_UNUSED                                                                             \
+	"NOT EXISTS (SELECT 1 FROM messages m WHERE m.sha256 = b.sha256) AND NOT EXISTS "          \
+	"(SELECT 1 FROM queue q WHERE q.sha256 = b.sha256)"
+#define GC_BLOB_LISTED "sha256 IN (SELECT decode(h, 'hex') FROM unnest($1::text[]) AS h)"
+
 static const struct gc_kind gc_blobs = {
     "gc_blobs",
-    "SELECT encode(sha256, 'hex') FROM blobs b WHERE NOT EXISTS "
-    "(SELECT 1 FROM messages m WHERE m.sha256 = b.sha256) AND NOT EXISTS "
-    "(SELECT 1 FROM queue q WHERE q.sha256 = b.sha256) LIMIT $1::integer",
-    "DELETE FROM blobs WHERE sha256 IN (SELECT sha256 FROM blobs b "
-    "WHERE sha256 IN (SELECT decode(h, 'hex') FROM unnest($1::text[]) AS h) AND NOT EXISTS "
-    "(SELECT 1 FROM messages m WHERE m.sha256 = b.sha256) AND NOT EXISTS "
-    "(SELECT 1 FROM queue q WHERE q.sha256 = b.sha256) FOR UPDATE SKIP LOCKED)",
+    "SELECT encode(sha256, 'hex') FROM blobs b WHERE " GC_BLOB_UNUSED " LIMIT $1::integer",
+    "SELECT encode(c.sha256, 'hex') FROM (SELECT sha256 FROM blobs WHERE " GC_BLOB_LISTED
+    " OFFSET 0) AS c WHERE " GC_FENCE_WHERE,
+    "DELETE FROM blobs WHERE sha256 IN (SELECT sha256 FROM blobs b WHERE " GC_BLOB_LISTED
+    " AND " GC_BLOB_UNUSED " FOR UPDATE SKIP LOCKED)",
 };
 
-/* Deletes what list ("{...}") names that is still unreferenced, in a
- * transaction under the fence. While gc waits for the fence, deliveries
- * wait behind it: a transaction that holds the shared side too long (none
- * should) makes this run give up after STORE_GC_FENCE_WAIT instead. Rows
- * deleted, or -1. */
-#define STORE_GC_FENCE_WAIT "5s"
+/* rows[from, to) of r's first column as an array literal in out. */
+static void gc_list(const PGresult *r, int from, int to, struct buf *out)
+{
+	buf_reset(out);
+	buf_append_char(out, '{');
+	for (int i = from; i < to; i++)
+		buf_printf(out, "%s%s", i > from ? "," : "", PQgetvalue(r, i, 0));
+	buf_append_char(out, '}');
+}
 
+/* Deletes what list names that is still unreferenced and not being
+ * delivered, in one transaction. Rows deleted, or -1. */
 static int64_t gc_batch(PGconn *conn, const struct gc_kind *k, const char *list)
 {
 	if (store_tx_begin(conn) != STORE_OK)
 		return -1;
-	enum store_err err = store_exec_cmd(
-	    conn, "gc_fence_wait", "SET LOCAL lock_timeout = '" STORE_GC_FENCE_WAIT "'", NULL);
-	if (err == STORE_OK)
-		err = store_exec_cmd(conn, "gc_fence", "SELECT " STORE_FENCE_EXCLUSIVE, NULL);
+	struct store_params p;
+	store_params_init(&p);
+	store_param_text(&p, list);
+	enum store_err err;
+	PGresult *fenced = store_exec(conn, "gc_fence", k->fence, &p, &err);
 	PGresult *r = NULL;
-	if (err == STORE_OK) {
-		struct store_params p;
+	if (fenced != NULL && PQntuples(fenced) > 0) {
+		struct buf ids;
+		buf_init(&ids, BUF_NO_LIMIT);
+		gc_list(fenced, 0, PQntuples(fenced), &ids);
 		store_params_init(&p);
-		store_param_text(&p, list);
+		store_param_text(&p, buf_cstr(&ids));
 		r = store_exec(conn, k->what, k->delete, &p, &err);
+		buf_free(&ids);
 	}
 	uint64_t n = 0;
 	if (r != NULL && str_to_u64(PQcmdTuples(r), INT64_MAX, &n) < 0)
 		n = 0;
 	PQclear(r);
+	PQclear(fenced);
 	if (err == STORE_OK)
 		err = store_tx_commit(conn);
 	else
@@ -273,7 +293,7 @@ static int64_t gc_batch(PGconn *conn, const struct gc_kind *k, const char *list)
 }
 
 /* One kind's orphans: rows deleted, or -1. */
-static int64_t gc_pass(PGconn *conn, const struct gc_kind *k)
+static int64_t gc_pass(PGconn *conn, const struct gc_kind *k, bool (*stop)(void *), void *arg)
 {
 	struct store_params p;
 	store_params_init(&p);
@@ -287,10 +307,9 @@ static int64_t gc_pass(PGconn *conn, const struct gc_kind *k)
 	struct buf list;
 	buf_init(&list, BUF_NO_LIMIT);
 	for (int i = 0; i < rows && total >= 0; i += STORE_GC_BATCH) {
-		buf_reset(&list);
-		for (int j = i; j < rows && j < i + STORE_GC_BATCH; j++)
-			buf_printf(&list, "%c%s", j == i ? '{' : ',', PQgetvalue(found, j, 0));
-		buf_append_char(&list, '}');
+		if (stop != NULL && stop(arg))
+			break;
+		gc_list(found, i, i + STORE_GC_BATCH < rows ? i + STORE_GC_BATCH : rows, &list);
 		int64_t n = gc_batch(conn, k, buf_cstr(&list));
 		total = n < 0 ? -1 : total + n;
 	}
@@ -299,9 +318,11 @@ static int64_t gc_pass(PGconn *conn, const struct gc_kind *k)
 	return total;
 }
 
-int64_t store_gc(PGconn *conn)
+int64_t store_gc(PGconn *conn, bool (*stop)(void *arg), void *arg)
 {
-	if (gc_pass(conn, &gc_messages) < 0)
+	if (gc_pass(conn, &gc_messages, stop, arg) < 0)
 		return -1;
-	return gc_pass(conn, &gc_blobs);
+	if (stop != NULL && stop(arg))
+		return 0;
+	return gc_pass(conn, &gc_blobs, stop, arg);
 }

@@ -26,20 +26,26 @@
 /* The reference fence (migration 015). Blobs and message rows are deleted
  * only by store_gc(), once nothing refers to them. A transaction that may
  * refer anew to one it did not create (a delivery or a queued message of
- * bytes stored before) holds the shared side from its blob statement to
- * its end, and store_gc() deletes only under the exclusive side. (A copy
- * refers only to messages that entries of its locked source mailbox
- * hold.) The class is "RFNC", so the keys meet no other user of the
- * two-key advisory lock space (pop3/lock.c). */
-#define STORE_FENCE_SHARED    "pg_advisory_xact_lock_shared(1380339267, 0)"
-#define STORE_FENCE_EXCLUSIVE "pg_advisory_xact_lock(1380339267, 0)"
+ * bytes stored before) holds the shared side of the fence of those bytes
+ * from its blob statement to its end; store_gc() deletes a row only after
+ * taking the exclusive side of its fence, without waiting (what is being
+ * delivered is left for the next run). One fence per digest (its first
+ * four bytes; rare collisions only make a delivery wait for a gc batch),
+ * so gc never holds up the deliveries of other bytes. (A copy refers only
+ * to messages that entries of its locked source mailbox hold.) The class
+ * is "RFNC", so the keys meet no other user of the two-key advisory lock
+ * space (pop3/lock.c). */
+#define STORE_FENCE_CLASS "1380339267"
+#define STORE_FENCE_KEY(digest)                                                                    \
+	"('x' || encode(substring(" digest " FROM 1 FOR 4), 'hex'))::bit(32)::integer"
 
 /* Stores a blob unless it is there already ($1 digest, $2 size, $3 data),
- * taking the fence first, before the transaction refers to the blob (or to
- * a message row of the same bytes). */
+ * taking the shared side of its fence first, before the transaction
+ * refers to the blob (or to a message row of the same bytes). */
 #define STORE_SQL_BLOB                                                                             \
 	"INSERT INTO blobs (sha256, size, data) SELECT $1::bytea, $2::bigint, $3::bytea "          \
-	"FROM (SELECT " STORE_FENCE_SHARED ") AS fence ON CONFLICT (sha256) DO NOTHING"
+	"FROM (SELECT pg_advisory_xact_lock_shared(" STORE_FENCE_CLASS                             \
+	", " STORE_FENCE_KEY("$1::bytea") ")) AS fence ON CONFLICT (sha256) DO NOTHING"
 
 struct store_incoming {
 	EVP_MD_CTX *sha;

@@ -230,8 +230,10 @@ enum store_err store_expunge(PGconn *conn, int64_t mailbox_id, const uint32_t *u
 enum store_err store_expunged_since(PGconn *conn, int64_t mailbox_id, uint64_t since,
                                     uint32_t **uids_r, size_t *n_r);
 
-/* Deletes blobs and message rows no entry or queue row refers to any more.
+/* Deletes blobs and message rows no entry or queue row refers to any more
+ * (a delivery of the same bytes in flight keeps them until the next run).
+ * stop (may be NULL) is asked between batches whether to end early.
  * Returns the number of blobs removed, or -1. */
-int64_t store_gc(PGconn *conn);
+int64_t store_gc(PGconn *conn, bool (*stop)(void *arg), void *arg);
 
 #endif

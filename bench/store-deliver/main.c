@@ -493,7 +493,7 @@ int main(int argc, char **argv)
 	char *perr = NULL;
 	if (db_pool_create(bench_conninfo, 3, &pool, &perr) < 0)
 		fatal("event=bench_pool_failed error=%s", perr);
-	struct indexer *ix = indexer_start(pool, 0, NULL, 0, &perr);
+	struct indexer *ix = indexer_start(pool, 0, NULL, &perr);
 	if (ix == NULL)
 		fatal("event=bench_indexer_failed error=%s", perr);
 	/* Notifications as `roost serve` sends them (ROOST_BENCH_NOTIFY=inline:

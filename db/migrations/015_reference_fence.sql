@@ -11,14 +11,16 @@
 -- store_gc() (db/store-entry.c), when nothing refers to them any more,
 -- and a delivery may refer anew to a row gc has just found unreferenced
 -- (the same bytes delivered or queued again). Now every transaction that
--- stores bytes holds the shared side of an advisory lock (the "reference
--- fence", STORE_FENCE_* in db/store-private.h) from its blob statement
--- on, and gc deletes only while it holds the exclusive side: it sees every
--- reference that was being made as committed, and none is made while it
--- deletes. A copy refers only to message rows that entries of its source
+-- stores bytes holds the shared side of a transaction advisory lock keyed
+-- by their digest (the "reference fence", STORE_FENCE_* in
+-- db/store-private.h) from its blob statement on, and gc deletes a row
+-- only after taking the exclusive side of its fence, without waiting: it
+-- then sees every reference that was being made to it as committed, and
+-- none is made while it deletes; bytes being delivered are left for the
+-- next run. A copy refers only to message rows that entries of its source
 -- mailbox hold, and those stay while it holds that mailbox's lock (every
--- writer of entries locks their mailbox row first); for the same reason
--- a mailbox cannot vanish under a new entry.
+-- writer of entries locks their mailbox row first); for the same reason a
+-- mailbox cannot vanish under a new entry.
 --
 -- The entries of a deleted mailbox went with it (ON DELETE CASCADE); a
 -- trigger on mailboxes does that now, also when an account or a domain

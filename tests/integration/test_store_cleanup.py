@@ -62,7 +62,7 @@ def test_deleted_mail_is_cleaned_up(fresh):
     # Expunged from every mailbox: deleted; still in Keep: stays.
     expunge_all(m, "INBOX")
     wait_stored(srv, gone, (0, 0))
-    srv.wait_for_log("event=store_cleanup")
+    srv.wait_for_log("event=store_cleanup blobs_deleted=")
     assert stored(srv, kept) == (1, 1)
 
     # The mailbox that held the last copy is deleted: so is the text.

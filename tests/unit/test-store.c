@@ -740,7 +740,7 @@ UNIT_TEST(store_gc_many_orphans)
 	    "parts) "
 	    "SELECT sha256, 1, 0, '', '', '', '' FROM b RETURNING 0",
 	    NULL, NULL);
-	CHECK(store_gc(db()) >= 1200);
+	CHECK(store_gc(db(), NULL, NULL) >= 1200);
 	CHECK_INT(
 	    q_num("SELECT count(*) FROM blobs WHERE sha256 IN (SELECT "
 	          "sha256(convert_to('gc-many-' || i, 'UTF8')) FROM generate_series(1, 1200) AS i)",
@@ -791,149 +791,145 @@ static bool exec_ok(PGconn *conn, const char *sql)
 /* A message left unreferenced, one side of the reference fence held by
  * holder in an open transaction, and a thread on the other side waiting
  * for it: a gc, or a delivery of the same bytes. */
-struct fence_race {
-	int64_t account;
-	struct buf raw;
-	struct store_incoming *in;
-	long long msg;
-	PGconn *holder;
-	pthread_t thread;
-	int64_t gc_removed;    /* the gc thread's */
-	struct store_target t; /* the delivery thread's */
-	enum store_err deliver_err;
-};
-
-static void *fence_race_gc(void *arg)
+/* BEGIN, then fn (pg_advisory_xact_lock_shared or pg_advisory_xact_lock)
+ * on the fence of in's bytes, as a delivery or gc takes it. */
+static bool fence_take(PGconn *conn, const char *fn, struct store_incoming *in)
 {
-	struct fence_race *r = arg;
-	PGconn *conn = test_connect();
-	r->gc_removed = conn != NULL ? store_gc(conn) : -1;
-	PQfinish(conn);
-	return NULL;
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+	         "SELECT %s(" STORE_FENCE_CLASS ", " STORE_FENCE_KEY("decode('%s', 'hex')") ")", fn,
+	         store_incoming_sha256_hex(in));
+	return exec_ok(conn, "BEGIN") && exec_ok(conn, sql);
 }
 
-static void *fence_race_deliver(void *arg)
+static long long rows_of(const char *table, struct store_incoming *in)
 {
-	struct fence_race *r = arg;
-	PGconn *conn = test_connect();
-	r->t = target(r->account, 0);
-	r->deliver_err = conn != NULL ? store_deliver(conn, r->in, &r->t, 1, false) : STORE_ETEMP;
-	PQfinish(conn);
-	return NULL;
+	char sql[96];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE sha256 = decode($1, 'hex')",
+	         table);
+	return q_num(sql, store_incoming_sha256_hex(in), NULL);
 }
 
-/* holder takes the fence with fence_sql, then thread_main starts and waits
- * for it. False (reported) if that did not happen. */
-static bool fence_race_start(struct fence_race *r, const char *fence_sql,
-                             void *(*thread_main)(void *))
-{
-	*r = (struct fence_race){.account = make_account(0)};
-	r->in = new_incoming(&r->raw);
-	r->msg = orphan_message(r->account, r->in);
-	CHECK(r->msg > 0);
-	r->holder = test_connect();
-	if (r->holder == NULL || !exec_ok(r->holder, "BEGIN") || !exec_ok(r->holder, fence_sql)) {
-		PQfinish(r->holder);
-		return false;
-	}
-	pthread_create(&r->thread, NULL, thread_main, r);
-	CHECK(fence_waited_for());
-	return true;
-}
-
-/* Commits the holder's transaction and lets the thread finish. */
-static void fence_race_end(struct fence_race *r)
-{
-	CHECK(exec_ok(r->holder, "COMMIT"));
-	pthread_join(r->thread, NULL);
-	PQfinish(r->holder);
-}
-
-static void fence_race_free(struct fence_race *r)
-{
-	store_incoming_free(&r->in);
-	buf_free(&r->raw);
-}
-
-/* store_gc() found a message unreferenced, but a transaction holding the
- * reference fence refers to it before gc may delete: it stays. */
-UNIT_TEST(store_gc_keeps_what_a_transaction_in_flight_refers_to)
+/* gc leaves the bytes whose fence a delivery in flight holds, and only
+ * those: the rest goes, and gc does not wait. */
+UNIT_TEST(store_gc_skips_bytes_being_delivered)
 {
 	if (db() == NULL)
 		return;
-	struct fence_race r;
-	if (fence_race_start(&r, "SELECT " STORE_FENCE_SHARED, fence_race_gc)) {
-		/* As a delivery of the same bytes would: an entry for the message. */
+	int64_t a = make_account(0);
+	struct buf raw_a, raw_b;
+	struct store_incoming *in_a = new_incoming(&raw_a), *in_b = new_incoming(&raw_b);
+	long long msg_a = orphan_message(a, in_a);
+	CHECK(orphan_message(a, in_b) > 0);
+	PGconn *holder = test_connect();
+	if (holder != NULL && fence_take(holder, "pg_advisory_xact_lock_shared", in_a)) {
+		CHECK(store_gc(db(), NULL, NULL) >= 1);
+		CHECK_INT(rows_of("messages", in_a), 1);
+		CHECK_INT(rows_of("blobs", in_a), 1);
+		CHECK_INT(rows_of("messages", in_b), 0);
+		CHECK_INT(rows_of("blobs", in_b), 0);
+		/* As the delivery of the same bytes would: an entry for the message. */
 		char sql[256];
 		snprintf(sql, sizeof(sql),
 		         "INSERT INTO mailbox_entries (mailbox_id, uid, message_id, modseq, size) "
 		         "VALUES (%lld, 4000000000, %lld, 1, 1)",
-		         (long long)mailbox_id(r.account, "INBOX"), r.msg);
-		CHECK(exec_ok(r.holder, sql));
-		fence_race_end(&r);
-		CHECK(r.gc_removed >= 0);
-		char id[24];
-		CHECK_INT(q_num("SELECT count(*) FROM messages WHERE id = $1::bigint",
-		                num(r.msg, id), NULL),
-		          1);
-		CHECK_INT(blob_count(store_incoming_sha256_hex(r.in)), 1);
+		         (long long)mailbox_id(a, "INBOX"), msg_a);
+		CHECK(exec_ok(holder, sql));
+		CHECK(exec_ok(holder, "COMMIT"));
+		CHECK(store_gc(db(), NULL, NULL) >= 0);
+		CHECK_INT(rows_of("messages", in_a), 1);
+		CHECK_INT(rows_of("blobs", in_a), 1);
 	}
-	fence_race_free(&r);
+	PQfinish(holder);
+	store_incoming_free(&in_a);
+	store_incoming_free(&in_b);
+	buf_free(&raw_a);
+	buf_free(&raw_b);
 }
 
-/* A delivery of bytes stored before waits while gc holds the fence, so gc
- * cannot delete the rows it is about to refer to. */
-UNIT_TEST(store_deliver_waits_for_gc)
+struct redeliver {
+	int64_t account;
+	struct store_incoming *in;
+	struct store_target t;
+	enum store_err err;
+};
+
+static void *redeliver_main(void *arg)
+{
+	struct redeliver *d = arg;
+	PGconn *conn = test_connect();
+	d->t = target(d->account, 0);
+	d->err = conn != NULL ? store_deliver(conn, d->in, &d->t, 1, false) : STORE_ETEMP;
+	PQfinish(conn);
+	return NULL;
+}
+
+/* A delivery of bytes stored before waits while gc holds their fence, so
+ * gc cannot delete the rows it is about to refer to; deliveries of other
+ * bytes go on meanwhile. */
+UNIT_TEST(store_deliver_waits_for_gc_of_its_bytes)
 {
 	if (db() == NULL)
 		return;
-	struct fence_race r;
-	if (fence_race_start(&r, "SELECT " STORE_FENCE_EXCLUSIVE, fence_race_deliver)) {
+	int64_t a = make_account(0);
+	struct buf raw_a, raw_b;
+	struct store_incoming *in_a = new_incoming(&raw_a), *in_b = new_incoming(&raw_b);
+	long long msg_a = orphan_message(a, in_a);
+	PGconn *gc = test_connect();
+	if (gc != NULL && fence_take(gc, "pg_advisory_xact_lock", in_a)) {
+		struct redeliver d = {.account = a, .in = in_a};
+		pthread_t th;
+		pthread_create(&th, NULL, redeliver_main, &d);
+		CHECK(fence_waited_for());
+		struct store_target tb = target(a, 0);
+		CHECK_INT(store_deliver(db(), in_b, &tb, 1, false), STORE_OK);
+		CHECK_INT(tb.result, STORE_OK);
 		/* What gc would delete now. */
 		char sql[160];
-		snprintf(sql, sizeof(sql), "DELETE FROM messages WHERE id = %lld", r.msg);
-		CHECK(exec_ok(r.holder, sql));
-		CHECK(exec_ok(r.holder,
-		              "DELETE FROM blobs b WHERE NOT EXISTS "
-		              "(SELECT 1 FROM messages m WHERE m.sha256 = b.sha256) AND NOT EXISTS "
-		              "(SELECT 1 FROM queue q WHERE q.sha256 = b.sha256)"));
-		fence_race_end(&r);
-		CHECK_INT(r.deliver_err, STORE_OK);
-		CHECK_INT(r.t.result, STORE_OK);
+		snprintf(sql, sizeof(sql), "DELETE FROM messages WHERE id = %lld", msg_a);
+		CHECK(exec_ok(gc, sql));
+		snprintf(sql, sizeof(sql), "DELETE FROM blobs WHERE sha256 = decode('%s', 'hex')",
+		         store_incoming_sha256_hex(in_a));
+		CHECK(exec_ok(gc, sql));
+		CHECK(exec_ok(gc, "COMMIT"));
+		pthread_join(th, NULL);
+		CHECK_INT(d.err, STORE_OK);
+		CHECK_INT(d.t.result, STORE_OK);
 		char mb[24], uid[24];
 		CHECK_INT(q_num("SELECT count(*) FROM mailbox_entries e JOIN messages m ON "
 		                "m.id = e.message_id JOIN blobs b ON b.sha256 = m.sha256 "
 		                "WHERE e.mailbox_id = $1::bigint AND e.uid = $2::bigint",
-		                num(mailbox_id(r.account, "INBOX"), mb), num(r.t.uid_r, uid)),
+		                num(mailbox_id(a, "INBOX"), mb), num(d.t.uid_r, uid)),
 		          1);
 	}
-	fence_race_free(&r);
+	PQfinish(gc);
+	store_incoming_free(&in_a);
+	store_incoming_free(&in_b);
+	buf_free(&raw_a);
+	buf_free(&raw_b);
 }
 
-/* A transaction that keeps the shared side of the fence makes gc give up
- * (after STORE_GC_FENCE_WAIT) rather than hold deliveries up for ever. */
-UNIT_TEST(store_gc_gives_up_on_a_fence_held_too_long)
+static bool stop_now(void *arg)
+{
+	(void)arg;
+	return true;
+}
+
+/* Told to stop (the server shutting down), gc ends before its next batch. */
+UNIT_TEST(store_gc_stops_when_told)
 {
 	if (db() == NULL)
 		return;
-	struct fence_race r = {.account = make_account(0)};
-	r.in = new_incoming(&r.raw);
-	r.msg = orphan_message(r.account, r.in);
-	PGconn *holder = test_connect();
-	if (holder != NULL && exec_ok(holder, "BEGIN") &&
-	    exec_ok(holder, "SELECT " STORE_FENCE_SHARED)) {
-		CHECK_INT(store_gc(db()), -1);
-		char id[24];
-		CHECK_INT(q_num("SELECT count(*) FROM messages WHERE id = $1::bigint",
-		                num(r.msg, id), NULL),
-		          1);
-		CHECK(exec_ok(holder, "COMMIT"));
-		CHECK(store_gc(db()) >= 1);
-		CHECK_INT(q_num("SELECT count(*) FROM messages WHERE id = $1::bigint", id, NULL),
-		          0);
-	}
-	PQfinish(holder);
-	fence_race_free(&r);
+	int64_t a = make_account(0);
+	struct buf raw;
+	struct store_incoming *in = new_incoming(&raw);
+	CHECK(orphan_message(a, in) > 0);
+	CHECK_INT(store_gc(db(), stop_now, NULL), 0);
+	CHECK_INT(blob_count(store_incoming_sha256_hex(in)), 1);
+	CHECK(store_gc(db(), NULL, NULL) >= 1);
+	CHECK_INT(blob_count(store_incoming_sha256_hex(in)), 0);
+	store_incoming_free(&in);
+	buf_free(&raw);
 }
 
 /* Entries go with their mailbox, also when the account is removed. */
@@ -1065,21 +1061,21 @@ UNIT_TEST(store_gc_unreferenced_only)
 	/* Message 3 is also queued for sending out. */
 	q_num("INSERT INTO queue (sha256, sender) VALUES (decode($1, 'hex'), '') RETURNING id",
 	      store_incoming_sha256_hex(in3), NULL);
-	CHECK(store_gc(db()) >= 0);
+	CHECK(store_gc(db(), NULL, NULL) >= 0);
 	CHECK_INT(blob_count(store_incoming_sha256_hex(in1)), 1);
 	uint32_t uids[] = {t.uid_r - 2, t.uid_r}, *ex;
 	size_t n;
 	CHECK_INT(store_expunge(db(), inbox, uids, 2, &ex, &n), STORE_OK);
 	CHECK_INT(n, 2);
 	free(ex);
-	CHECK(store_gc(db()) >= 1);
+	CHECK(store_gc(db(), NULL, NULL) >= 1);
 	CHECK_INT(blob_count(store_incoming_sha256_hex(in1)), 0);
 	CHECK_INT(blob_count(store_incoming_sha256_hex(in2)), 1);
 	CHECK_INT(blob_count(store_incoming_sha256_hex(in3)), 1);
 	CHECK_INT(q_num("SELECT count(*) FROM messages WHERE sha256 = decode($1, 'hex')",
 	                store_incoming_sha256_hex(in3), NULL),
 	          0);
-	CHECK_INT(store_gc(db()), 0);
+	CHECK_INT(store_gc(db(), NULL, NULL), 0);
 	store_incoming_free(&in1);
 	store_incoming_free(&in2);
 	store_incoming_free(&in3);
