@@ -261,7 +261,16 @@ int queue_remove(PGconn *conn, int64_t queue_id)
 {
 	char ids[24];
 	const char *p[1] = {queue_i64_str(ids, sizeof(ids), queue_id)};
-	return queue_exec_count(conn, "DELETE FROM queue WHERE id = $1", 1, p);
+	/* Recipients it sent stay counted for the dashboard (mail_hourly). */
+	return queue_exec_count(
+	    conn,
+	    "WITH s AS (INSERT INTO mail_hourly (hour, sent) "
+	    "  SELECT date_trunc('hour', updated_at), count(*) FROM queue_recipients "
+	    "  WHERE queue_id = $1 AND status = 'sent' AND updated_at > now() - interval '2 days' "
+	    "  GROUP BY 1 ON CONFLICT (hour) DO UPDATE SET sent = mail_hourly.sent + "
+	    "EXCLUDED.sent) "
+	    "DELETE FROM queue WHERE id = $1",
+	    1, p);
 }
 
 int queue_retry_now(PGconn *conn, int64_t queue_id)

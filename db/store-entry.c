@@ -217,7 +217,7 @@ struct gc_kind {
 	const char *what;
 	const char *find;   /* $1 the most to find; one text column */
 	const char *fence;  /* $1 a text array of found rows: those fenced */
-	const char *delete; /* $1 a text array of fenced rows */
+	const char *delete; /* $1 a text array of fenced rows; how many went */
 };
 
 #define GC_FENCE_WHERE                                                                             \
@@ -230,9 +230,15 @@ static const struct gc_kind gc_messages = {
     /* OFFSET 0: the fences of these rows only, whatever the plan. */
     "SELECT c.id::text FROM (SELECT id, sha256 FROM messages "
     "WHERE id = ANY($1::text[]::bigint[]) OFFSET 0) AS c WHERE " GC_FENCE_WHERE,
-    "DELETE FROM messages WHERE id IN (SELECT id FROM messages m "
+    /* The dashboard still counts them as received (migration 016). */
+    "WITH d AS (DELETE FROM messages WHERE id IN (SELECT id FROM messages m "
     "WHERE id = ANY($1::text[]::bigint[]) AND NOT EXISTS "
-    "(SELECT 1 FROM mailbox_entries e WHERE e.message_id = m.id) FOR UPDATE SKIP LOCKED)",
+    "(SELECT 1 FROM mailbox_entries e WHERE e.message_id = m.id) FOR UPDATE SKIP LOCKED) "
+    "RETURNING created_at), "
+    "s AS (INSERT INTO mail_hourly (hour, received) SELECT date_trunc('hour', created_at), "
+    "count(*) FROM d WHERE created_at > now() - interval '2 days' GROUP BY 1 "
+    "ON CONFLICT (hour) DO UPDATE SET received = mail_hourly.received + EXCLUDED.received) "
+    "SELECT count(*) FROM d",
 };
 
 #define GC_BLOB_UNUSED                                                                             \
@@ -245,8 +251,9 @@ static const struct gc_kind gc_blobs = {
     "SELECT encode(sha256, 'hex') FROM blobs b WHERE " GC_BLOB_UNUSED " LIMIT $1::integer",
     "SELECT encode(c.sha256, 'hex') FROM (SELECT sha256 FROM blobs WHERE " GC_BLOB_LISTED
     " OFFSET 0) AS c WHERE " GC_FENCE_WHERE,
-    "DELETE FROM blobs WHERE sha256 IN (SELECT sha256 FROM blobs b WHERE " GC_BLOB_LISTED
-    " AND " GC_BLOB_UNUSED " FOR UPDATE SKIP LOCKED)",
+    "WITH d AS (DELETE FROM blobs WHERE sha256 IN (SELECT sha256 FROM blobs b WHERE " GC_BLOB_LISTED
+    " AND " GC_BLOB_UNUSED " FOR UPDATE SKIP LOCKED) RETURNING 1) "
+    "SELECT count(*) FROM d",
 };
 
 /* rows[from, to) of r's first column as an array literal in out. */
@@ -280,16 +287,14 @@ static int64_t gc_batch(PGconn *conn, const struct gc_kind *k, const char *list)
 		r = store_exec(conn, k->what, k->delete, &p, &err);
 		buf_free(&ids);
 	}
-	uint64_t n = 0;
-	if (r != NULL && str_to_u64(PQcmdTuples(r), INT64_MAX, &n) < 0)
-		n = 0;
+	int64_t n = r != NULL && PQntuples(r) == 1 ? store_res_i64(r, 0, 0) : 0;
 	PQclear(r);
 	PQclear(fenced);
 	if (err == STORE_OK)
 		err = store_tx_commit(conn);
 	else
 		store_tx_rollback(conn);
-	return err == STORE_OK ? (int64_t)n : -1;
+	return err == STORE_OK ? n : -1;
 }
 
 /* One kind's orphans: rows deleted, or -1. */
@@ -320,7 +325,10 @@ static int64_t gc_pass(PGconn *conn, const struct gc_kind *k, bool (*stop)(void 
 
 int64_t store_gc(PGconn *conn, bool (*stop)(void *arg), void *arg)
 {
-	if (gc_pass(conn, &gc_messages, stop, arg) < 0)
+	if (store_exec_cmd(conn, "gc_hourly",
+	                   "DELETE FROM mail_hourly WHERE hour < now() - interval '2 days'",
+	                   NULL) != STORE_OK ||
+	    gc_pass(conn, &gc_messages, stop, arg) < 0)
 		return -1;
 	if (stop != NULL && stop(arg))
 		return 0;

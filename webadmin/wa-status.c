@@ -16,14 +16,23 @@ static const char *const wa_protocols[] = {
 
 /* Received: messages stored in the last 24 h (each counted once however
  * many mailboxes hold it). Sent: outbound recipients accepted by the remote
- * side in the last 24 h. Queue: messages with recipients still pending. */
+ * side in the last 24 h. Both are the rows still there plus those deleted
+ * since, which mail_hourly counts by hour (migration 016; the oldest hour
+ * counts whole). Queue: messages with recipients still pending. */
+#define WA_GONE_24H(col)                                                                           \
+	"(SELECT coalesce(sum(" col "), 0) FROM mail_hourly "                                      \
+	"  WHERE hour >= date_trunc('hour', now() - interval '24 hours'))"
 static const char wa_figures_sql[] =
-    "SELECT (SELECT count(*) FROM messages WHERE created_at > now() - interval '24 hours'), "
-    "(SELECT count(*) FROM queue_recipients WHERE status = 'sent' "
-    "  AND updated_at > now() - interval '24 hours'), "
-    "(SELECT count(DISTINCT queue_id) FROM queue_recipients WHERE status = 'pending'), "
-    "a.used, a.n, (SELECT count(*) FROM domains) "
-    "FROM (SELECT coalesce(sum(used_bytes), 0) AS used, count(*) AS n FROM accounts) AS a";
+    "SELECT (SELECT count(*) FROM messages WHERE created_at > now() - interval '24 hours') "
+    "  + " WA_GONE_24H("received") ", "
+                                   "(SELECT count(*) FROM queue_recipients WHERE status = 'sent' "
+                                   "  AND updated_at > now() - interval '24 hours') + " WA_GONE_24H(
+                                       "sent") ", "
+                                               "(SELECT count(DISTINCT queue_id) FROM "
+                                               "queue_recipients WHERE status = 'pending'), "
+                                               "a.used, a.n, (SELECT count(*) FROM domains) "
+                                               "FROM (SELECT coalesce(sum(used_bytes), 0) AS used, "
+                                               "count(*) AS n FROM accounts) AS a";
 
 struct wa_figures {
 	int64_t received_24h, sent_24h, queue, storage, accounts, domains;
@@ -101,11 +110,12 @@ int wa_stats_hourly(struct http_request *req, struct http_response *resp, void *
 	    wa,
 	    "SELECT extract(epoch FROM h)::bigint, "
 	    "(SELECT count(*) FROM messages WHERE created_at >= h AND created_at < h + interval '1 "
-	    "hour'), "
+	    "hour') + coalesce(g.received, 0), "
 	    "(SELECT count(*) FROM queue_recipients WHERE status = 'sent' "
-	    "  AND updated_at >= h AND updated_at < h + interval '1 hour') "
+	    "  AND updated_at >= h AND updated_at < h + interval '1 hour') + coalesce(g.sent, 0) "
 	    "FROM generate_series(date_trunc('hour', now()) - interval '23 hours', "
-	    "                     date_trunc('hour', now()), interval '1 hour') AS h ORDER BY h",
+	    "                     date_trunc('hour', now()), interval '1 hour') AS h "
+	    "LEFT JOIN mail_hourly g ON g.hour = h ORDER BY h",
 	    0, NULL);
 	if (res == NULL)
 		return -1;

@@ -199,6 +199,19 @@ def _as_owner(path, cmd):
 
 # ---- helpers shared by the protocol tests ----
 
+
+def metrics(srv):
+    """The server's /metrics (no login needed) as {name: value}."""
+    import re
+    import urllib.request
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    url = "https://127.0.0.1:%d/metrics" % srv.ports["https"]
+    with urllib.request.urlopen(url, context=ctx, timeout=20) as r:
+        text = r.read().decode()
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+) (\d+)$", text, re.M)}
+
 def tls_ctx():
     """A client TLS context that accepts the server's self-signed certificate."""
     ctx = ssl.create_default_context()

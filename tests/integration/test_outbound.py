@@ -16,7 +16,7 @@ import uuid
 import dkim
 import pytest
 
-from conftest import Roost, free_port, _as_owner
+from conftest import Roost, free_port, metrics, _as_owner
 from fakes import FakeMX, FakeNet, self_signed_context
 
 PASSWORD = "pw-123456"
@@ -493,3 +493,13 @@ def test_bounce_to_remote_sender_goes_out_with_null_sender(env, dns, net):
     wait_queue_empty(env, "")
     assert len(mx_origin.messages) == 1
     assert len(mx_target.messages) == 0
+
+
+def test_sent_mail_stays_counted_after_its_queue_row_goes(env, dns, net):
+    before = metrics(env)["roost_messages_sent_24h"]
+    sender = local_sender(env)
+    remote, mx = remote_domain(dns, net)
+    submit(env, sender, ["bob@" + remote, "carol@" + remote])
+    mx.wait(1)
+    wait_queue_empty(env, sender)
+    assert metrics(env)["roost_messages_sent_24h"] >= before + 2

@@ -11,8 +11,9 @@ import smtplib
 import ssl
 import threading
 import time
-import urllib.request
 import uuid
+
+from conftest import metrics
 
 PASSWORD = "batch-pass-1"
 
@@ -26,17 +27,6 @@ def setup_domain(srv, users, quota=None):
             args += ["--quota", quota[u]]
         srv.cli(*args, input=PASSWORD + "\n", check=True)
     return d
-
-
-def metrics(srv):
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    url = "https://127.0.0.1:%d/metrics" % srv.ports["https"]
-    with urllib.request.urlopen(url, context=ctx, timeout=20) as r:
-        text = r.read().decode()
-    return {m.group(1): int(m.group(2))
-            for m in re.finditer(r"^(roost_delivery_\w+) (\d+)$", text, re.M)}
 
 
 def message(subject, size):

@@ -1,11 +1,14 @@
 """Disk space of deleted mail ([database] cleanup_interval, store_gc()): a
 message's stored text is deleted once no mailbox holds it any more, stays
-while another mailbox does, and the same bytes can be delivered again
-afterwards."""
+while another mailbox does, the same bytes can be delivered again
+afterwards, and the dashboard still counts the deleted message as
+received."""
 import hashlib
 import imaplib
 import time
 import uuid
+
+from conftest import metrics
 
 PASSWORD = "cleanup-pass-1"
 
@@ -58,12 +61,16 @@ def test_deleted_mail_is_cleaned_up(fresh):
     append(m, "Keep", kept)
     append(m, "INBOX", gone)
     assert stored(srv, kept) == (1, 1) and stored(srv, gone) == (1, 1)
+    received = metrics(srv)["roost_messages_received_24h"]
+    assert received >= 2
 
     # Expunged from every mailbox: deleted; still in Keep: stays.
     expunge_all(m, "INBOX")
     wait_stored(srv, gone, (0, 0))
     srv.wait_for_log("event=store_cleanup blobs_deleted=")
     assert stored(srv, kept) == (1, 1)
+    # The dashboard still counts it as received today.
+    assert metrics(srv)["roost_messages_received_24h"] == received
 
     # The mailbox that held the last copy is deleted: so is the text.
     m.close()
