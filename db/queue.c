@@ -35,10 +35,12 @@ static int queue_insert_blob(PGconn *conn, const struct queue_new *q, unsigned c
 	SHA256(q->data, q->len, md);
 	char size[24];
 	queue_i64_str(size, sizeof(size), (int64_t)q->len);
-	const char *vals[3] = {(const char *)md, size, q->len > 0 ? q->data : ""};
-	int lens[3] = {32, 0, (int)q->len};
-	int fmts[3] = {1, 0, 1};
-	PGresult *r = PQexecParams(conn, sql_blob, 3, NULL, vals, lens, fmts, 0);
+	char key[24];
+	queue_i64_str(key, sizeof(key), store_fence_key(md));
+	const char *vals[4] = {(const char *)md, size, q->len > 0 ? q->data : "", key};
+	int lens[4] = {32, 0, (int)q->len, 0};
+	int fmts[4] = {1, 0, 1, 0};
+	PGresult *r = PQexecParams(conn, sql_blob, 4, NULL, vals, lens, fmts, 0);
 	int ret = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
 	if (ret < 0)
 		log_error("event=db_error stmt=queue_blob error=\"%s\"", PQerrorMessage(conn));

@@ -167,6 +167,7 @@ int deliver_send_blob(struct deliver_ctx *c)
 	store_param_bytea(&p, c->in->digest, 32);
 	store_param_u64(&p, c->in->data.len);
 	store_param_bytea(&p, c->in->data.data, c->in->data.len);
+	store_param_i64(&p, store_fence_key(c->in->digest));
 	return deliver_send(c, STMT_BLOB, &p);
 }
 

@@ -38,14 +38,17 @@
 #define STORE_FENCE_CLASS "1380339267"
 #define STORE_FENCE_KEY(digest)                                                                    \
 	"('x' || encode(substring(" digest " FROM 1 FOR 4), 'hex'))::bit(32)::integer"
+/* STORE_FENCE_KEY of a digest, computed here (the blob statement's $4). */
+int32_t store_fence_key(const unsigned char digest[32]);
 
-/* Stores a blob unless it is there already ($1 digest, $2 size, $3 data),
- * taking the shared side of its fence first, before the transaction
- * refers to the blob (or to a message row of the same bytes). */
+/* Stores a blob unless it is there already ($1 digest, $2 size, $3 data,
+ * $4 store_fence_key() of the digest), taking the shared side of its fence
+ * first, before the transaction refers to the blob (or to a message row of
+ * the same bytes). */
 #define STORE_SQL_BLOB                                                                             \
 	"INSERT INTO blobs (sha256, size, data) SELECT $1::bytea, $2::bigint, $3::bytea "          \
 	"FROM (SELECT pg_advisory_xact_lock_shared(" STORE_FENCE_CLASS                             \
-	", " STORE_FENCE_KEY("$1::bytea") ")) AS fence ON CONFLICT (sha256) DO NOTHING"
+	", $4::integer)) AS fence ON CONFLICT (sha256) DO NOTHING"
 
 struct store_incoming {
 	EVP_MD_CTX *sha;

@@ -368,3 +368,10 @@ void store_mailbox_from_row(const PGresult *r, int row, struct store_mailbox *mb
 	mb->unseen = (uint64_t)store_res_i64(r, row, 9);
 	mb->size_bytes = (uint64_t)store_res_i64(r, row, 10);
 }
+
+int32_t store_fence_key(const unsigned char digest[32])
+{
+	uint32_t k = (uint32_t)digest[0] << 24 | (uint32_t)digest[1] << 16 |
+	             (uint32_t)digest[2] << 8 | digest[3];
+	return (int32_t)k;
+}

@@ -814,6 +814,29 @@ static long long rows_of(const char *table, struct store_incoming *in)
 	return q_num(sql, store_incoming_sha256_hex(in), NULL);
 }
 
+/* The fence key computed in C (deliveries) is the one SQL computes (gc). */
+UNIT_TEST(store_fence_key_matches_sql)
+{
+	if (db() == NULL)
+		return;
+	static const unsigned char firsts[][4] = {
+	    {0, 0, 0, 0},
+	    {0xff, 0xff, 0xff, 0xff},
+	    {0x80, 0, 0, 1},
+	    {0x7f, 0xff, 0xff, 0xff},
+	    {0x12, 0x34, 0xab, 0xcd},
+	};
+	for (size_t i = 0; i < sizeof(firsts) / sizeof(firsts[0]); i++) {
+		unsigned char digest[32] = {0};
+		memcpy(digest, firsts[i], 4);
+		char hex[65];
+		for (int k = 0; k < 32; k++)
+			snprintf(hex + 2 * k, 3, "%02x", digest[k]);
+		CHECK_INT(q_num("SELECT " STORE_FENCE_KEY("decode($1, 'hex')"), hex, NULL),
+		          store_fence_key(digest));
+	}
+}
+
 /* gc leaves the bytes whose fence a delivery in flight holds, and only
  * those: the rest goes, and gc does not wait. */
 UNIT_TEST(store_gc_skips_bytes_being_delivered)
