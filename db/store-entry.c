@@ -3,7 +3,6 @@
 #include "store-private.h"
 
 #include "log.h"
-#include "strnum.h"
 #include "xalloc.h"
 
 #include <stdlib.h>
